@@ -1,0 +1,233 @@
+package queue
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Queue names as postqueue -j reports them (mail_queue.h MAIL_QUEUE_*), in
+// the order a message normally travels.
+var queueNames = [...]string{"maildrop", "incoming", "active", "deferred", "hold"}
+
+// QueueNames returns the five queue names postqueue lists.
+func QueueNames() []string { return append([]string(nil), queueNames[:]...) }
+
+func knownQueue(name string) bool {
+	for _, q := range queueNames {
+		if q == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Message is one queue file as listed by postqueue -j.
+type Message struct {
+	Queue        string      `json:"queue_name"`
+	ID           string      `json:"queue_id"`
+	Arrival      int64       `json:"arrival_time"` // Unix seconds
+	Size         int64       `json:"message_size"` // bytes
+	ForcedExpire bool        `json:"forced_expire"`
+	Sender       string      `json:"sender"` // "" is the null sender (bounces)
+	Recipients   []Recipient `json:"recipients"`
+
+	Line int `json:"-"` // 1-based line number in the input
+}
+
+// Recipient is one recipient of a queued message. DelayReason is empty when
+// no delivery has been attempted (or for a message put on hold before).
+type Recipient struct {
+	Address     string `json:"address"`
+	DelayReason string `json:"delay_reason"`
+}
+
+// ParseError is a line that is not a postqueue -j object. Like
+// encoding/csv's ParseError it carries the line number.
+type ParseError struct {
+	Line int
+	Err  error
+}
+
+func (e *ParseError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// Errors a ParseError may wrap besides encoding/json's.
+var (
+	ErrLineTooLong = errors.New("line too long")
+	ErrNoQueueID   = errors.New("no queue_id")
+	ErrNoQueueName = errors.New("no queue_name")
+	ErrNotObject   = errors.New("not a JSON object")
+)
+
+// Defaults for a Reader's limits.
+const (
+	// DefaultMaxLine bounds the memory one line may take. postqueue writes
+	// one line per message with every recipient and delay reason in it; a
+	// message with 10,000 recipients and 300-byte reasons is about 4 MB.
+	DefaultMaxLine = 64 << 20
+	// DefaultMaxSamples is how many malformed lines are kept with their
+	// error; all of them are counted.
+	DefaultMaxSamples = 100
+)
+
+// Reader reads postqueue -j output one message at a time, in the style of
+// bufio.Scanner: Scan, Message, Err. A malformed line never stops it: it is
+// counted, the first MaxSamples are kept, and Scan moves on.
+type Reader struct {
+	// MaxLine is the longest line accepted (bytes, without the newline);
+	// longer lines are skipped without being buffered. 0 means DefaultMaxLine.
+	MaxLine int
+	// MaxSamples is how many malformed lines keep their error. 0 means
+	// DefaultMaxSamples; negative keeps none.
+	MaxSamples int
+
+	br        *bufio.Reader
+	buf       []byte
+	line      int
+	msg       *Message
+	err       error
+	malformed int
+	samples   []*ParseError
+}
+
+// NewReader returns a Reader over r.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, 64<<10)}
+}
+
+// Scan advances to the next well-formed message. It returns false at the end
+// of the input or on a read error (see Err).
+func (r *Reader) Scan() bool {
+	r.msg = nil
+	for r.err == nil {
+		line, err := r.readLine()
+		if err != nil {
+			if err != io.EOF {
+				r.err = fmt.Errorf("line %d: %w", r.line, err)
+			} else {
+				r.err = io.EOF
+			}
+			if line == nil {
+				break
+			}
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		m, perr := decode(line)
+		if perr != nil {
+			r.bad(perr)
+			continue
+		}
+		m.Line = r.line
+		r.msg = m
+		return true
+	}
+	return false
+}
+
+// readLine returns the next line, with its newline. A line longer than
+// MaxLine is consumed and counted as malformed, never buffered whole. At the
+// end of the input it returns the last unterminated line (if any) together
+// with io.EOF.
+func (r *Reader) readLine() ([]byte, error) {
+	max := r.MaxLine
+	if max <= 0 {
+		max = DefaultMaxLine
+	}
+	for {
+		r.buf = r.buf[:0]
+		tooLong := false
+		var err error
+		for {
+			var chunk []byte
+			chunk, err = r.br.ReadSlice('\n')
+			if !tooLong {
+				if len(r.buf)+len(chunk) > max+1 { // +1: the newline itself
+					tooLong = true
+					r.buf = r.buf[:0]
+				} else {
+					r.buf = append(r.buf, chunk...)
+				}
+			}
+			if err != bufio.ErrBufferFull {
+				break
+			}
+		}
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		if err == io.EOF && len(r.buf) == 0 && !tooLong {
+			return nil, io.EOF
+		}
+		r.line++
+		if tooLong {
+			r.bad(&ParseError{Line: r.line, Err: ErrLineTooLong})
+			if err == io.EOF {
+				return nil, io.EOF
+			}
+			continue
+		}
+		return r.buf, err
+	}
+}
+
+func (r *Reader) bad(e *ParseError) {
+	if e.Line == 0 {
+		e.Line = r.line
+	}
+	r.malformed++
+	max := r.MaxSamples
+	if max == 0 {
+		max = DefaultMaxSamples
+	}
+	if len(r.samples) < max {
+		r.samples = append(r.samples, e)
+	}
+}
+
+// decode parses one line. It allocates a fresh Message so that fields
+// missing from this line can never be inherited from the previous one.
+func decode(line []byte) (*Message, *ParseError) {
+	if line[0] != '{' {
+		return nil, &ParseError{Err: ErrNotObject}
+	}
+	m := new(Message)
+	if err := json.Unmarshal(line, m); err != nil {
+		return nil, &ParseError{Err: err}
+	}
+	if m.ID == "" {
+		return nil, &ParseError{Err: ErrNoQueueID}
+	}
+	if m.Queue == "" {
+		return nil, &ParseError{Err: ErrNoQueueName}
+	}
+	return m, nil
+}
+
+// Message returns the message found by the last successful Scan. It stays
+// valid after the next Scan.
+func (r *Reader) Message() *Message { return r.msg }
+
+// Err returns the first read error, or nil at a clean end of input.
+// Malformed lines are not errors: see Malformed and Samples.
+func (r *Reader) Err() error {
+	if r.err == io.EOF {
+		return nil
+	}
+	return r.err
+}
+
+// Lines returns the number of lines read so far.
+func (r *Reader) Lines() int { return r.line }
+
+// Malformed returns the number of lines that were not postqueue -j objects.
+func (r *Reader) Malformed() int { return r.malformed }
+
+// Samples returns the first malformed lines with their line numbers.
+func (r *Reader) Samples() []*ParseError { return r.samples }
