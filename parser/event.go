@@ -115,6 +115,9 @@ type Event struct {
 	QueueID  []byte // queue ID, "NOQUEUE", or empty
 	Msg      []byte // the text after "tag[pid]: " (including any queue ID)
 	Raw      []byte // the whole line, without line terminator
+	TooLong  bool   // the line exceeded Options.MaxLineLen; Raw holds its head
+	Line     int64  // 1-based line number in its input (set by the readers)
+	End      int64  // stream offset just past the line and its newline (set by the readers)
 
 	// Client side (connect, disconnect, client=, reject, postscreen…).
 	ClientHost []byte // "mail-ed11-f18.google.com" or "unknown"

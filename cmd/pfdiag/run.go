@@ -36,7 +36,7 @@ type command struct {
 // commands is built on each call: no package-level registry.
 func commands() map[string]command {
 	return map[string]command{
-		// one entry per subcommand; each lives in its own file
+		"parse": {"turn Postfix logs into JSON lines, or counts with --stats", cmdParse},
 	}
 }
 

@@ -1,0 +1,322 @@
+package parser
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"runtime"
+	"sync"
+)
+
+// BatchReader reads and parses on several goroutines and hands events back
+// in input order, a block at a time. It exists because parsing is the hot
+// path of multi-GB archives: one goroutine reads (and, through the
+// io.Reader, decompresses), GOMAXPROCS goroutines parse, and the caller's
+// goroutine resolves timestamps (which needs line order) and consumes.
+//
+//	br := parser.NewBatchReader(f, parser.Options{Ref: mtime})
+//	defer br.Close()
+//	for {
+//		evs, err := br.Next(ctx)
+//		if err != nil { … }        // io.EOF at the end
+//		for i := range evs { use(&evs[i]) }
+//	}
+//
+// Events (and their byte slices) are valid until the next call to Next.
+// It yields exactly the events a Reader with the same Options yields.
+type BatchReader struct {
+	opts    Options
+	src     io.Reader
+	workers int
+	block   int
+
+	once    sync.Once
+	quit    chan struct{}
+	work    chan *Batch
+	ordered chan *Batch
+	free    chan *Batch
+	wg      sync.WaitGroup
+
+	clock Clock
+	cur   *Batch
+	line  int64
+	off   int64
+	err   error
+}
+
+// Batch is one block of input and its parsed events.
+type Batch struct {
+	events   []Event
+	n        int
+	buf      []byte // block bytes
+	data     []byte // complete lines within buf
+	extra    int    // bytes of an overlong line discarded after data
+	long     bool   // data is the head of a line longer than the block
+	partial  bool   // data's last line has no newline (end of input)
+	done     chan struct{}
+	err      error // read error after this block
+	maxLine  int
+	consumed int // input bytes this block accounts for
+}
+
+// blockSize balances pipelining against the memory held by in-flight
+// events (an Event is about 1 KiB).
+const blockSize = 256 << 10
+
+// NewBatchReader returns a BatchReader over r. Goroutines start on the
+// first call to Next; Close stops them.
+func NewBatchReader(r io.Reader, opts Options) *BatchReader {
+	w := runtime.GOMAXPROCS(0)
+	if w > 8 {
+		w = 8
+	}
+	block := blockSize
+	if m := opts.maxLine(); block < 4*m {
+		block = 4 * m
+	}
+	return &BatchReader{
+		opts: opts, src: r, workers: w, block: block,
+		clock: opts.clock(), line: opts.FirstLine, off: opts.Offset,
+	}
+}
+
+func (br *BatchReader) start() {
+	n := br.workers*2 + 2
+	br.quit = make(chan struct{})
+	br.work = make(chan *Batch, n)
+	br.ordered = make(chan *Batch, n)
+	br.free = make(chan *Batch, n)
+	for i := 0; i < n; i++ {
+		br.free <- &Batch{buf: make([]byte, 0, br.block), maxLine: br.opts.maxLine()}
+	}
+	br.wg.Add(1 + br.workers)
+	go br.readLoop()
+	for i := 0; i < br.workers; i++ {
+		go br.parseLoop()
+	}
+}
+
+// Next returns the next events in input order, or io.EOF after the last.
+// A read error of the underlying reader is returned after the events read
+// before it.
+func (br *BatchReader) Next(ctx context.Context) ([]Event, error) {
+	br.once.Do(br.start)
+	if br.cur != nil {
+		br.free <- br.cur
+		br.cur = nil
+	}
+	if br.err != nil {
+		return nil, br.err
+	}
+	var b *Batch
+	var ok bool
+	select {
+	case b, ok = <-br.ordered:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if !ok {
+		br.err = io.EOF
+		return nil, io.EOF
+	}
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	evs := b.events[:b.n]
+	base := br.off
+	for i := range evs {
+		ev := &evs[i]
+		br.line++
+		ev.Line = br.line
+		ev.End += base
+		if ev.Kind != KindMalformed {
+			ev.Time = br.clock.Resolve(&ev.Stamp)
+		}
+	}
+	br.off += int64(b.consumed)
+	br.cur = b
+	if b.err != nil {
+		br.err = b.err
+	}
+	return evs, nil
+}
+
+// Line returns the number of lines returned so far (plus Options.FirstLine).
+func (br *BatchReader) Line() int64 { return br.line }
+
+// Offset returns the stream offset just past the last line returned.
+func (br *BatchReader) Offset() int64 { return br.off }
+
+// Close stops the goroutines. It does not close the underlying reader; a
+// goroutine blocked in its Read returns when that Read does.
+func (br *BatchReader) Close() {
+	br.once.Do(func() {}) // never started: nothing to stop
+	if br.quit == nil {
+		return
+	}
+	select {
+	case <-br.quit:
+	default:
+		close(br.quit)
+	}
+}
+
+func (br *BatchReader) readLoop() {
+	defer br.wg.Done()
+	defer close(br.work)
+	defer close(br.ordered)
+	var carry []byte
+	scratch := make([]byte, 32<<10)
+	eof := false
+	for !eof {
+		var b *Batch
+		select {
+		case b = <-br.free:
+		case <-br.quit:
+			return
+		}
+		b.buf = append(b.buf[:0], carry...)
+		b.extra, b.long, b.partial, b.err = 0, false, false, nil
+		carry = carry[:0]
+		// Fill the block.
+		for len(b.buf) < cap(b.buf) {
+			n, err := br.src.Read(b.buf[len(b.buf):cap(b.buf)])
+			b.buf = b.buf[:len(b.buf)+n]
+			if err != nil {
+				eof = true
+				if !errors.Is(err, io.EOF) {
+					b.err = err
+				}
+				break
+			}
+		}
+		nl := bytes.LastIndexByte(b.buf, '\n')
+		switch {
+		case nl >= 0:
+			b.data = b.buf[:nl+1]
+			carry = append(carry, b.buf[nl+1:]...)
+			if eof && len(carry) > 0 && !br.opts.HoldPartial {
+				// The input ends without a newline: the last line goes in
+				// the next block, alone.
+				eof = false
+			}
+		case !eof:
+			// No newline in a whole block: a line longer than the block.
+			// Keep its head, discard the rest up to the newline.
+			b.data, b.long = b.buf, true
+			for {
+				n, err := br.src.Read(scratch)
+				chunk := scratch[:n]
+				if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
+					b.extra += i + 1
+					carry = append(carry, chunk[i+1:]...)
+					if err != nil {
+						eof = true
+						if !errors.Is(err, io.EOF) {
+							b.err = err
+						}
+					}
+					break
+				}
+				b.extra += n
+				if err != nil {
+					eof = true
+					if !errors.Is(err, io.EOF) {
+						b.err = err
+					}
+					break
+				}
+			}
+		default: // eof without newline
+			if br.opts.HoldPartial {
+				b.data = b.buf[:0]
+			} else {
+				b.data = b.buf
+				b.partial = len(b.buf) > 0
+			}
+		}
+		if len(carry) > 0 && eof && br.opts.HoldPartial {
+			carry = carry[:0]
+		}
+		b.consumed = len(b.data) + b.extra
+		b.done = make(chan struct{})
+		select {
+		case br.work <- b:
+		case <-br.quit:
+			return
+		}
+		select {
+		case br.ordered <- b:
+		case <-br.quit:
+			return
+		}
+	}
+}
+
+func (br *BatchReader) parseLoop() {
+	defer br.wg.Done()
+	for b := range br.work {
+		b.parse()
+		close(b.done)
+	}
+}
+
+// parse splits the block into lines and parses each. End offsets are
+// relative to the block; Next makes them absolute.
+func (b *Batch) parse() {
+	b.n = 0
+	if b.long {
+		ev := b.next()
+		head := b.data
+		if len(head) > b.maxLine {
+			head = head[:b.maxLine]
+		}
+		emitNoTime(head, true, ev)
+		ev.End = int64(len(b.data) + b.extra)
+		return
+	}
+	data := b.data
+	pos := 0
+	for pos < len(data) {
+		i := bytes.IndexByte(data[pos:], '\n')
+		end := len(data)
+		lineEnd := end
+		if i >= 0 {
+			lineEnd = pos + i
+			end = lineEnd + 1
+		}
+		line := data[pos:lineEnd]
+		ev := b.next()
+		if len(line) > b.maxLine {
+			emitNoTime(line[:b.maxLine], true, ev)
+		} else {
+			emitNoTime(line, false, ev)
+		}
+		ev.End = int64(end)
+		pos = end
+	}
+}
+
+func (b *Batch) next() *Event {
+	if b.n == len(b.events) {
+		b.events = append(b.events, Event{})
+	}
+	ev := &b.events[b.n]
+	b.n++
+	return ev
+}
+
+// emitNoTime is emit without time resolution (done in order by Next).
+func emitNoTime(line []byte, tooLong bool, ev *Event) {
+	if tooLong {
+		ev.reset()
+		ev.Kind = KindMalformed
+		ev.Raw = line
+		ev.TooLong = true
+		return
+	}
+	ParseInto(line, ev)
+}

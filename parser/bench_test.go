@@ -1,0 +1,133 @@
+package parser
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// The benchmarks run on genlog output, generated at bench time (never
+// committed): python3 ../../shared/bench/genlog.py --lines 1000000 --seed 1.
+// PFDIAG_BENCH_LOG names an existing file instead; PFDIAG_BENCH_LINES
+// changes the size.
+
+var benchLog struct {
+	once sync.Once
+	data []byte
+	err  error
+}
+
+func benchData(b *testing.B) []byte {
+	b.Helper()
+	benchLog.once.Do(func() {
+		if p := os.Getenv("PFDIAG_BENCH_LOG"); p != "" {
+			benchLog.data, benchLog.err = os.ReadFile(p)
+			return
+		}
+		gen := filepath.Join("..", "..", "shared", "bench", "genlog.py")
+		if _, err := os.Stat(gen); err != nil {
+			benchLog.err = err
+			return
+		}
+		lines := os.Getenv("PFDIAG_BENCH_LINES")
+		if lines == "" {
+			lines = "1000000"
+		}
+		out, err := exec.Command("python3", gen, "--lines", lines, "--seed", "1").Output()
+		benchLog.data, benchLog.err = out, err
+	})
+	if benchLog.err != nil {
+		b.Skipf("no benchmark log (need ../shared/bench/genlog.py and python3, or PFDIAG_BENCH_LOG): %v", benchLog.err)
+	}
+	return benchLog.data
+}
+
+func splitLines(data []byte) [][]byte {
+	lines := bytes.Split(data, []byte{'\n'})
+	if len(lines) > 0 && len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1]
+	}
+	return lines
+}
+
+// BenchmarkParse is the single-core line parser on the whole genlog mix.
+func BenchmarkParse(b *testing.B) {
+	data := benchData(b)
+	lines := splitLines(data)
+	var ev Event
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, l := range lines {
+			ParseInto(l, &ev)
+		}
+	}
+	b.ReportMetric(float64(len(lines))*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkParseDelivery is the parser on delivery status lines only: the
+// acceptance bound is at most one allocation per line.
+func BenchmarkParseDelivery(b *testing.B) {
+	data := benchData(b)
+	var lines [][]byte
+	for _, l := range splitLines(data) {
+		if bytes.Contains(l, []byte(", status=")) && bytes.Contains(l, []byte(": to=<")) {
+			lines = append(lines, l)
+		}
+	}
+	var ev Event
+	var clock Clock
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		l := lines[i%len(lines)]
+		ParseInto(l, &ev)
+		ev.Time = clock.Resolve(&ev.Stamp)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkReader is the sequential Reader (one goroutine, with year
+// inference) over the whole file.
+func BenchmarkReader(b *testing.B) {
+	data := benchData(b)
+	n := bytes.Count(data, []byte{'\n'})
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := NewReader(bytes.NewReader(data), Options{})
+		for r.Scan() {
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkBatchReader is the parallel reader (all cores) over the whole file.
+func BenchmarkBatchReader(b *testing.B) {
+	data := benchData(b)
+	n := bytes.Count(data, []byte{'\n'})
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		br := NewBatchReader(bytes.NewReader(data), Options{})
+		for {
+			_, err := br.Next(context.Background())
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		br.Close()
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}

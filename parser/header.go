@@ -1,0 +1,309 @@
+package parser
+
+import "bytes"
+
+// parseHeader splits the syslog header off a line: timestamp, host, tag and
+// pid, in whichever of the supported formats the line uses. It returns the
+// message (the text after "tag[pid]: ") and false when the line has no
+// recognisable header. The format is detected per line because real files
+// mix them (rsyslog switching templates, journald exports appended to a
+// classic file).
+func parseHeader(line []byte, ev *Event) (msg []byte, ok bool) {
+	if len(line) == 0 {
+		return nil, false
+	}
+	var rest []byte
+	switch c := line[0]; {
+	case c >= 'A' && c <= 'Z':
+		rest, ok = parseClassicTime(line, &ev.Stamp)
+	case c >= '0' && c <= '9':
+		rest, ok = parseISOTime(line, &ev.Stamp)
+	case c == '<':
+		return parseRFC5424(line, ev)
+	case c == '{':
+		return parseJournal(line, ev)
+	}
+	if !ok {
+		return nil, false
+	}
+	// host
+	sp := bytes.IndexByte(rest, ' ')
+	if sp <= 0 {
+		return nil, false
+	}
+	ev.Host = rest[:sp]
+	rest = rest[sp+1:]
+	return parseTag(rest, ev)
+}
+
+// parseTag reads "tag[pid]: msg" or "tag: msg".
+func parseTag(rest []byte, ev *Event) ([]byte, bool) {
+	i := 0
+	for i < len(rest) {
+		c := rest[i]
+		if c == '[' || c == ':' || c == ' ' {
+			break
+		}
+		i++
+	}
+	if i == 0 && (len(rest) == 0 || rest[0] != '/') || i >= len(rest) {
+		return nil, false
+	}
+	ev.Program = rest[:i]
+	switch rest[i] {
+	case '[':
+		j := i + 1
+		pid := 0
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			if pid < 1<<30 {
+				pid = pid*10 + int(rest[j]-'0')
+			}
+			j++
+		}
+		if j == i+1 || j+1 >= len(rest) || rest[j] != ']' || rest[j+1] != ':' {
+			return nil, false
+		}
+		ev.PID = pid
+		i = j + 2
+	case ':':
+		i++
+	default:
+		return nil, false
+	}
+	if i < len(rest) && rest[i] == ' ' {
+		i++
+	}
+	return rest[i:], true
+}
+
+var monthIndex = [...]struct {
+	name  string
+	month int
+}{
+	{"Jan", 1}, {"Feb", 2}, {"Mar", 3}, {"Apr", 4}, {"May", 5}, {"Jun", 6},
+	{"Jul", 7}, {"Aug", 8}, {"Sep", 9}, {"Oct", 10}, {"Nov", 11}, {"Dec", 12},
+}
+
+func lookupMonth(b []byte) int {
+	for _, m := range monthIndex {
+		if b[0] == m.name[0] && b[1] == m.name[1] && b[2] == m.name[2] {
+			return m.month
+		}
+	}
+	return 0
+}
+
+// parseClassicTime reads "Nov 30 07:10:02 ", "Jun  4 …", "Jun 04 …", "Mar 7 …"
+// and journalctl -o short-precise's "Nov 30 07:10:02.123456 ".
+func parseClassicTime(b []byte, s *Stamp) ([]byte, bool) {
+	if len(b) < 15 || b[3] != ' ' {
+		return nil, false
+	}
+	m := lookupMonth(b)
+	if m == 0 {
+		return nil, false
+	}
+	i := 4
+	if b[i] == ' ' { // "Jun  4"
+		i++
+	}
+	d, n := atoiN(b[i:], 2)
+	if n == 0 || d < 1 || d > 31 {
+		return nil, false
+	}
+	i += n
+	if i >= len(b) || b[i] != ' ' {
+		return nil, false
+	}
+	i++
+	rest, ok := parseClock(b[i:], s)
+	if !ok {
+		return nil, false
+	}
+	s.Month, s.Day = m, d
+	if len(rest) == 0 || rest[0] != ' ' {
+		return nil, false
+	}
+	return rest[1:], true
+}
+
+// parseClock reads "hh:mm:ss" with an optional ".fraction".
+func parseClock(b []byte, s *Stamp) ([]byte, bool) {
+	if len(b) < 8 || b[2] != ':' || b[5] != ':' {
+		return nil, false
+	}
+	h, n1 := atoiN(b[0:2], 2)
+	mi, n2 := atoiN(b[3:5], 2)
+	se, n3 := atoiN(b[6:8], 2)
+	if n1 != 2 || n2 != 2 || n3 != 2 || h > 23 || mi > 59 || se > 60 {
+		return nil, false
+	}
+	s.Hour, s.Min, s.Sec = h, mi, se
+	b = b[8:]
+	if len(b) > 0 && (b[0] == '.' || b[0] == ',') {
+		j := 1
+		ns, scale := 0, 100000000
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			ns += int(b[j]-'0') * scale
+			scale /= 10
+			j++
+		}
+		if j == 1 {
+			return nil, false
+		}
+		s.Nsec = ns
+		b = b[j:]
+	}
+	return b, true
+}
+
+// parseISOTime reads RFC 3339 ("2026-11-30T07:10:02.123456+01:00"),
+// journalctl -o short-iso ("2026-11-30T07:10:02+0100") and a space instead
+// of the T. A missing zone means local time.
+func parseISOTime(b []byte, s *Stamp) ([]byte, bool) {
+	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != ' ') {
+		return nil, false
+	}
+	y, n1 := atoiN(b[0:4], 4)
+	mo, n2 := atoiN(b[5:7], 2)
+	d, n3 := atoiN(b[8:10], 2)
+	if n1 != 4 || n2 != 2 || n3 != 2 || mo < 1 || mo > 12 || d < 1 || d > 31 {
+		return nil, false
+	}
+	rest, ok := parseClock(b[11:], s)
+	if !ok {
+		return nil, false
+	}
+	s.Year, s.Month, s.Day = y, mo, d
+	rest, ok = parseZone(rest, s)
+	if !ok || len(rest) == 0 || rest[0] != ' ' {
+		return nil, false
+	}
+	return rest[1:], true
+}
+
+func parseZone(b []byte, s *Stamp) ([]byte, bool) {
+	if len(b) == 0 {
+		return b, true
+	}
+	switch b[0] {
+	case 'Z', 'z':
+		s.HasZone = true
+		return b[1:], true
+	case '+', '-':
+		sign := 1
+		if b[0] == '-' {
+			sign = -1
+		}
+		if len(b) < 5 {
+			return nil, false
+		}
+		h, n := atoiN(b[1:3], 2)
+		if n != 2 {
+			return nil, false
+		}
+		i := 3
+		if b[i] == ':' {
+			i++
+		}
+		if len(b) < i+2 {
+			return nil, false
+		}
+		m, n := atoiN(b[i:i+2], 2)
+		if n != 2 || h > 23 || m > 59 {
+			return nil, false
+		}
+		s.HasZone = true
+		s.Offset = sign * (h*3600 + m*60)
+		return b[i+2:], true
+	}
+	return b, true
+}
+
+// parseRFC5424 reads "<22>1 2026-11-30T07:10:02Z host app procid msgid SD msg".
+func parseRFC5424(line []byte, ev *Event) ([]byte, bool) {
+	i := 1
+	for i < len(line) && i < 5 && line[i] >= '0' && line[i] <= '9' {
+		i++
+	}
+	if i == 1 || i >= len(line) || line[i] != '>' {
+		return nil, false
+	}
+	i++
+	if i+2 > len(line) || line[i] != '1' || line[i+1] != ' ' {
+		return nil, false
+	}
+	rest := line[i+2:]
+	if len(rest) > 1 && rest[0] == '-' && rest[1] == ' ' {
+		rest = rest[2:] // NILVALUE timestamp
+	} else {
+		var ok bool
+		rest, ok = parseISOTime(rest, &ev.Stamp)
+		if !ok {
+			return nil, false
+		}
+	}
+	fields := [4][]byte{}
+	for f := range fields {
+		sp := bytes.IndexByte(rest, ' ')
+		if sp < 0 {
+			return nil, false
+		}
+		fields[f] = rest[:sp]
+		rest = rest[sp+1:]
+	}
+	ev.Host, ev.Program = nilDash(fields[0]), nilDash(fields[1])
+	if p, n := atoiN(fields[2], 9); n == len(fields[2]) && n > 0 {
+		ev.PID = p
+	}
+	// STRUCTURED-DATA: "-" or one or more [id k="v"] elements.
+	if len(rest) > 0 && rest[0] == '-' {
+		rest = rest[1:]
+	} else {
+		for len(rest) > 0 && rest[0] == '[' {
+			j := 1
+			for j < len(rest) && rest[j] != ']' {
+				if rest[j] == '\\' {
+					j++
+				} else if rest[j] == '"' {
+					j++
+					for j < len(rest) && rest[j] != '"' {
+						if rest[j] == '\\' {
+							j++
+						}
+						j++
+					}
+				}
+				j++
+			}
+			if j >= len(rest) {
+				return nil, false
+			}
+			rest = rest[j+1:]
+		}
+	}
+	if len(rest) > 0 && rest[0] == ' ' {
+		rest = rest[1:]
+	}
+	rest = bytes.TrimPrefix(rest, []byte("\xef\xbb\xbf")) // BOM
+	if len(ev.Program) == 0 {
+		return nil, false
+	}
+	return rest, true
+}
+
+func nilDash(b []byte) []byte {
+	if len(b) == 1 && b[0] == '-' {
+		return nil
+	}
+	return b
+}
+
+// atoiN parses up to max leading decimal digits of b.
+func atoiN(b []byte, max int) (v, n int) {
+	for n < len(b) && n < max && b[n] >= '0' && b[n] <= '9' {
+		v = v*10 + int(b[n]-'0')
+		n++
+	}
+	return v, n
+}
