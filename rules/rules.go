@@ -1,0 +1,310 @@
+package rules
+
+import (
+	_ "embed"
+	"strings"
+	"sync"
+)
+
+//go:embed default.yaml
+var defaultRules []byte
+
+// DefaultFile is the name under which errors in the embedded rule file are
+// reported.
+const DefaultFile = "rules/default.yaml"
+
+// Input is one failure to classify.
+type Input struct {
+	Reason string // text after status= without outer parentheses, a postqueue delay_reason, a reject text,
+	// or for warnings the text after "warning: "
+	Daemon string // smtp, lmtp, local, virtual, pipe, error, retry, qmgr, smtpd, cleanup, postscreen…
+	Status string // deferred, bounced, expired, force-expired, undeliverable, SOFTBOUNCE, or "" (unknown: e.g. postqueue)
+	DSN    string // "4.7.1" from dsn=, may be ""
+	Relay  string // "mx.example.com[192.0.2.1]:25", "none", "local", may be ""
+	Domain string // recipient domain, may be ""
+}
+
+// Diagnosis is what pfdiag says about one failure.
+type Diagnosis struct {
+	Category    string // taxonomy id, "unclassified" when no rule matched
+	Class       string // "temporary" | "permanent" (from Status, then DSN first digit, then reply code)
+	Actor       string // us | recipient | sender | network | nobody | us or recipient …
+	Rule        string // id of the rule that matched ("" if unclassified)
+	Explanation string // one sentence
+	Fix         string // rendered with values from the log (domain, relay, IP, parameter, value)
+	Reference   string // URL: postconf(5) parameter anchor or provider postmaster page
+	Code        int    // reply code found in the text (e.g. 550), 0 if none
+	Enhanced    string // enhanced status code found in the text or DSN
+	Stage       string // SMTP stage from "(in reply to RCPT TO command)" → "RCPT TO", "greeting" for "refused to talk to me", "" if none
+}
+
+// Unclassified is the category of a failure no rule matched.
+const Unclassified = "unclassified"
+
+// Class values.
+const (
+	Temporary = "temporary"
+	Permanent = "permanent"
+)
+
+// Rule is one classification rule as loaded from a rule file. Conditions
+// that are empty do not constrain; all non-empty conditions must hold.
+type Rule struct {
+	ID       string
+	Category string
+	Finding  bool // an operational-finding rule (findings: section), not a delivery rule
+	Priority int  // higher is tried first; equal priorities keep file order
+
+	Daemons  []string // Input.Daemon is one of these
+	Statuses []string // Input.Status is one of these (case-insensitive)
+	Severity []string // findings: warning, error, fatal, panic
+	DSN      []string // Input.DSN starts with one of these codes ("4.4", "5.1.1", "X.7.1")
+	Enhanced []string // enhanced code in the text, else the DSN, starts with one of these
+	Codes    []string // reply code is one of these ("550", "5xx", "45x")
+	Stages   []string // SMTP stage: "RCPT TO", "MAIL FROM", "DATA", "end of DATA", "greeting"…
+	Relays   []string // relay host name ends with one of these domains (dot boundary)
+	Domains  []string // recipient domain ends with one of these domains
+	Hop      string   // "local" or "remote": where the failing next hop is
+
+	Any    []string // at least one phrase occurs (case-insensitive)
+	All    []string // every phrase occurs
+	None   []string // no phrase occurs
+	Regexp string   // RE2, matched against the normalised lower-case text
+
+	Actor       string
+	Explanation string
+	Fix         string // template: {{.Domain}}, {{.IP|fallback}}, … (see Fields)
+	Reference   string
+	Extract     string // RE2 with named groups, run on the raw text, for the fix template
+
+	Source string // "file:line" where the rule was defined
+}
+
+// Category describes one taxonomy id and the defaults its rules inherit.
+type Category struct {
+	ID          string
+	Finding     bool
+	Actor       string
+	Explanation string
+	Fix         string
+	Reference   string
+	Source      string
+}
+
+// Engine classifies failures. It is safe for concurrent use.
+type Engine struct {
+	cats     map[string]*Category
+	order    []string    // category ids in file order
+	rules    []*compiled // delivery rules, priority order
+	findings []*compiled // finding rules, priority order
+	phrases  []string    // distinct lower-case phrases, indexed by compiled rules
+	relays   []string    // every relay suffix some rule names (key component)
+	domains  []string    // every domain suffix some rule names (key component)
+
+	mu    sync.RWMutex
+	cache map[string]*entry
+	limit int
+}
+
+// entry is a cached diagnosis for one normalised key; fix is rendered per
+// input when the rule's template uses values from the log.
+type entry struct {
+	d    Diagnosis
+	rule *compiled // nil when unclassified
+}
+
+// cacheLimit bounds the number of distinct normalised texts kept; past it the
+// cache starts over, so memory stays bounded on hostile input.
+const cacheLimit = 1 << 16
+
+// Default returns an engine with the embedded default rules.
+func Default() (*Engine, error) { return New() }
+
+// New returns an engine with the default rules plus the rules of the given
+// files, in order: a rule whose id already exists replaces it, a rule with
+// `disabled: true` removes it. Errors read "file:line: reason".
+func New(files ...string) (*Engine, error) {
+	l := newLoader()
+	if err := l.load(DefaultFile, defaultRules); err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if err := l.loadFile(f); err != nil {
+			return nil, err
+		}
+	}
+	return l.engine()
+}
+
+// Rules returns the active rules, delivery rules first, each group in the
+// order they are tried.
+func (e *Engine) Rules() []Rule {
+	out := make([]Rule, 0, len(e.rules)+len(e.findings))
+	for _, c := range e.rules {
+		out = append(out, c.Rule)
+	}
+	for _, c := range e.findings {
+		out = append(out, c.Rule)
+	}
+	return out
+}
+
+// Categories returns the taxonomy the engine knows, delivery categories
+// first, in file order.
+func (e *Engine) Categories() []Category {
+	out := make([]Category, 0, len(e.order))
+	for _, id := range e.order {
+		out = append(out, *e.cats[id])
+	}
+	sortCategories(out)
+	return out
+}
+
+// Classify diagnoses one delivery or queue failure. It has no side effects
+// beyond its cache and never panics on any input.
+func (e *Engine) Classify(in Input) Diagnosis {
+	var buf [keyBuf]byte
+	var f facts
+	key := e.key(buf[:0], &in, &f)
+	e.mu.RLock()
+	ent := e.cache[string(key)]
+	e.mu.RUnlock()
+	if ent == nil {
+		ent = e.classify(&in, &f, key)
+		e.store(string(key), ent)
+	}
+	d := ent.d
+	if ent.rule != nil && ent.rule.fixVaries {
+		d.Fix = ent.rule.fix.render(&in, &f, ent.rule.extract, &d)
+	}
+	return d
+}
+
+func (e *Engine) store(key string, ent *entry) {
+	e.mu.Lock()
+	if len(e.cache) >= e.limit {
+		clear(e.cache)
+	}
+	e.cache[key] = ent
+	e.mu.Unlock()
+}
+
+// classify runs the matcher on a text not in the cache.
+func (e *Engine) classify(in *Input, f *facts, key []byte) *entry {
+	f.norm = string(key[:f.textEnd])
+	text := f.norm
+	f.stage = stageOf(text)
+	d := Diagnosis{Code: f.code, Enhanced: f.enhanced, Stage: f.stage}
+	if d.Enhanced == "" && validEnhanced(in.DSN) {
+		d.Enhanced = in.DSN
+	}
+	d.Class = classOf(in.Status, in.DSN, d.Enhanced, d.Code)
+	m := matchState{e: e, text: text, in: in, f: f, d: &d}
+	for _, r := range e.rules {
+		if m.matches(r) {
+			e.fill(&d, r)
+			if !r.fixVaries {
+				d.Fix = r.fix.render(in, f, nil, &d)
+			}
+			return &entry{d: d, rule: r}
+		}
+	}
+	d.Category = Unclassified
+	if c := e.cats[Unclassified]; c != nil {
+		d.Actor, d.Explanation, d.Fix, d.Reference = c.Actor, c.Explanation, c.Fix, c.Reference
+	}
+	return &entry{d: d}
+}
+
+// fill copies the rule's texts, falling back to its category's defaults.
+func (e *Engine) fill(d *Diagnosis, r *compiled) {
+	d.Category, d.Rule = r.Category, r.ID
+	d.Actor, d.Explanation, d.Reference = r.Actor, r.Explanation, r.Reference
+	if c := e.cats[r.Category]; c != nil {
+		if d.Actor == "" {
+			d.Actor = c.Actor
+		}
+		if d.Explanation == "" {
+			d.Explanation = c.Explanation
+		}
+		if d.Reference == "" {
+			d.Reference = c.Reference
+		}
+	}
+}
+
+// Finding diagnoses an operational finding: a warning:, error:, fatal: or
+// panic: line (severity is that word, text what follows it), or an
+// informational line such as a postscreen PREGREET verdict (severity "").
+// It always returns a category of the taxonomy's second table: other_warning
+// when nothing more specific matched.
+func (e *Engine) Finding(severity, daemon, text string) Diagnosis {
+	sev := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(severity), ":"))
+	in := Input{Reason: text, Daemon: daemon, Status: sev}
+	var buf [keyBuf]byte
+	var f facts
+	key := e.key(buf[:0], &in, &f)
+	key = append(key, "\x01finding"...)
+	e.mu.RLock()
+	ent := e.cache[string(key)]
+	e.mu.RUnlock()
+	if ent == nil {
+		ent = e.classifyFinding(&in, &f, key)
+		e.store(string(key), ent)
+	}
+	d := ent.d
+	if ent.rule != nil && ent.rule.fixVaries {
+		d.Fix = ent.rule.fix.render(&in, &f, ent.rule.extract, &d)
+	}
+	return d
+}
+
+func (e *Engine) classifyFinding(in *Input, f *facts, key []byte) *entry {
+	f.norm = string(key[:f.textEnd])
+	d := Diagnosis{Code: f.code, Enhanced: f.enhanced}
+	m := matchState{e: e, text: f.norm, in: in, f: f, d: &d, finding: true}
+	for _, r := range e.findings {
+		if m.matches(r) {
+			e.fill(&d, r)
+			if !r.fixVaries {
+				d.Fix = r.fix.render(in, f, nil, &d)
+			}
+			return &entry{d: d, rule: r}
+		}
+	}
+	// The rule file ends with catch-alls; this only runs if a user file
+	// disabled them.
+	d.Category = "other_warning"
+	if c := e.cats[d.Category]; c != nil {
+		d.Actor, d.Explanation, d.Fix, d.Reference = c.Actor, c.Explanation, c.Fix, c.Reference
+	}
+	return &entry{d: d}
+}
+
+// classOf follows the taxonomy: how Postfix logged it first (status), then
+// the first digit of dsn=, then of the enhanced code, then of the reply code.
+func classOf(status, dsn, enhanced string, code int) string {
+	switch strings.ToLower(status) {
+	case "deferred", "softbounce", "defer":
+		return Temporary
+	case "bounced", "expired", "force-expired", "undeliverable", "bounce", "reject", "rejected":
+		return Permanent
+	}
+	for _, s := range []string{dsn, enhanced} {
+		if len(s) > 0 {
+			switch s[0] {
+			case '4':
+				return Temporary
+			case '5':
+				return Permanent
+			}
+		}
+	}
+	switch code / 100 {
+	case 4:
+		return Temporary
+	case 5:
+		return Permanent
+	}
+	return ""
+}
