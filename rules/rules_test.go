@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/pfdiag/pfdiag/parser"
 )
 
 // caseFiles hold every wording test case: each rule must be exercised by at
@@ -84,7 +86,7 @@ func TestEveryRuleExercised(t *testing.T) {
 			}
 		}
 	}
-	for _, c := range realPostfixCases(t, "testdata/realpostfix") {
+	for _, c := range realPostfixCases(t, "../testdata/corpus/real-postfix") {
 		hit[e.Classify(c.in).Rule]++
 	}
 	var missing []string
@@ -127,24 +129,30 @@ func realPostfixCases(t testing.TB, dir string) []realCase {
 		n := 0
 		qids := map[string]bool{}
 		for i, l := range lines {
-			ev, ok := parseDelivery(l)
-			if !ok || ev.to != rcpt {
+			ev, err := parser.Parse([]byte(l))
+			if err != nil || ev.Kind != parser.KindDelivery || string(ev.To) != rcpt {
 				continue
 			}
-			qids[ev.qid] = true
-			if status == "expired" || ev.in.Status != status {
+			qids[string(ev.QueueID)] = true
+			in, ok := InputFromEvent(&ev)
+			if !ok || status == "expired" || in.Status != status {
 				continue
 			}
-			out = append(out, realCase{scenario, want, i + 1, l, ev.in})
+			out = append(out, realCase{scenario, want, i + 1, l, in})
 			n++
 		}
 		if status == "expired" {
 			for i, l := range lines {
-				ev, ok := parseDelivery(l)
-				if ok && ev.to == "" && qids[ev.qid] && strings.Contains(ev.in.Status, "expired") {
-					out = append(out, realCase{scenario, want, i + 1, l, ev.in})
-					n++
+				ev, err := parser.Parse([]byte(l))
+				if err != nil || ev.Kind != parser.KindExpired || !qids[string(ev.QueueID)] {
+					continue
 				}
+				in, ok := InputFromEvent(&ev)
+				if !ok {
+					t.Fatalf("%s:%d: expiry line not taken as a failure", dir, i+1)
+				}
+				out = append(out, realCase{scenario, want, i + 1, l, in})
+				n++
 			}
 		}
 		if n == 0 {
@@ -174,7 +182,7 @@ func readLines(t testing.TB, name string) []string {
 
 func TestRealPostfix(t *testing.T) {
 	e := mustDefault(t)
-	for _, dir := range []string{"testdata/realpostfix", "testdata/realpostfix-longids"} {
+	for _, dir := range []string{"../testdata/corpus/real-postfix", "../testdata/corpus/real-postfix-longids"} {
 		cases := realPostfixCases(t, dir)
 		if len(cases) < 30 {
 			t.Fatalf("%s: only %d cases", dir, len(cases))

@@ -36,7 +36,9 @@ type command struct {
 // commands is built on each call: no package-level registry.
 func commands() map[string]command {
 	return map[string]command{
-		"parse": {"turn Postfix logs into JSON lines, or counts with --stats", cmdParse},
+		"parse":   {"turn Postfix logs into JSON lines, or counts with --stats", cmdParse},
+		"explain": {"diagnose reason texts or log lines: category, class, actor, fix", cmdExplain},
+		"rules":   {"list the active rules, or check a TSV of reason texts against them", cmdRules},
 	}
 }
 
