@@ -1,0 +1,1360 @@
+package correlate
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/pfdiag/pfdiag/parser"
+)
+
+// Classifier returns the taxonomy category (see taxonomy.md) of a failed
+// delivery or a reject. correlate does not import the rules engine (the
+// dependency goes the other way); cmd/pfdiag passes rules.Engine.Classify.
+// status is the Postfix status word ("deferred", "bounced", "expired") or
+// "reject" for smtpd/cleanup/postscreen check actions.
+type Classifier func(reason, daemon, status, dsn, relay, domain string) string
+
+// Unclassified is the category used when there is no Classifier or it
+// returns "".
+const Unclassified = "unclassified"
+
+// QueueExpired is the category of a recipient returned by qmgr's expiry.
+const QueueExpired = "queue_expired"
+
+// Options configure a Correlator. The zero value is usable.
+type Options struct {
+	// Classify assigns categories to failures and rejects.
+	Classify Classifier
+	// MaxOpen bounds the messages held in memory; beyond it the least
+	// recently seen are written out as still queued. 0 means 200000.
+	MaxOpen int
+	// StaleAfter: a message qmgr never took ("queue active"), idle this
+	// long in log time, was never queued (the client left, or cleanup
+	// refused the file) and is written out as aborted. 0 means 1h.
+	StaleAfter time.Duration
+	// Grace is how long (log time) a finished message waits for a late
+	// "queued as" re-injection line before it is written. Checkpoints
+	// write everything finished regardless. 0 means 30s.
+	Grace time.Duration
+	// LinkWindow bounds the time between a message queued through a
+	// local relay and the re-injected copy's first line. 0 means 10m.
+	LinkWindow time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.MaxOpen <= 0 {
+		o.MaxOpen = 200000
+	}
+	if o.StaleAfter <= 0 {
+		o.StaleAfter = time.Hour
+	}
+	if o.Grace <= 0 {
+		o.Grace = 30 * time.Second
+	}
+	if o.LinkWindow <= 0 {
+		o.LinkWindow = 10 * time.Minute
+	}
+}
+
+// Stats counts what one Correlator saw.
+type Stats struct {
+	Lines      int64
+	Unparsed   int64            // malformed, unknown and foreign lines
+	Messages   int64            // messages first seen (re-injected copies and notifications included once)
+	Finished   int64            // messages that left the queue (or were written out)
+	Deliveries [numStatus]int64 // attempts by status, expiries included
+	Rejects    int64            // reject actions (NOQUEUE or not)
+	Warnings   int64            // warning/error/fatal/panic lines
+}
+
+// openState is the correlator's bookkeeping for a message in memory.
+type openState struct {
+	open      int  // root: nodes of the tree not finished yet
+	finished  bool // this node left its queue
+	persisted bool // root: stored as an open message by a checkpoint
+	dirty     bool // root: changed since the last checkpoint
+	inGrace   bool // root: finished, waiting in the grace queue
+	emitted   bool // root: handed to the index
+	expired   bool // qmgr logged the expiry
+	counted   byte // traffic bucket counted in: 'r' received, 'n' notification, 'i' re-injected
+	countedAt int64
+	doneAt    time.Time
+	rcptIdx   map[string]int // recipients by address, for large messages
+}
+
+type session struct {
+	connect  time.Time
+	host, ip string
+	port     int
+	helo     string
+}
+
+type expectation struct {
+	parent *Message
+	t      time.Time
+}
+
+// hourAcc accumulates one hour's aggregate delta between checkpoints.
+type hourAcc struct {
+	h         *Hour
+	lines     map[string]*[64]int64
+	lastHost  string
+	lastLines *[64]int64
+}
+
+// Correlator is the state machine that turns parser events into Messages.
+// It is not safe for concurrent use: one goroutine feeds it events in log
+// order and takes its output.
+//
+// Finished messages are collected until TakeDone; Checkpoint returns what
+// must be stored atomically with the read position (open messages that
+// changed, hour aggregates, other state).
+type Correlator struct {
+	opts     Options
+	active   map[string]*Message // host\0instance\0queue ID → incarnation in the queue
+	smtpIn   map[string]*Message // host\0queue ID → root received by smtpd (re-injection candidates)
+	expect   map[string]*expectation
+	sessions map[string]*session // host\0program\0pid
+	grace    []*Message
+	graceAt  int
+	done     []*Message
+	dirty    []*Message
+	closed   []Ref
+	hours    map[int64]*hourAcc
+	curIdx   int64
+	cur      *hourAcc
+	now      time.Time
+	seq      int64 // events processed over the index's life (sweeps are deterministic)
+	stats    Stats
+
+	strs    *interner // hosts, instances, daemons, relays, dsn, categories
+	reasons *interner
+	kb      []byte
+	scratch []byte
+	rejCat  map[string]string
+
+	lastHostB []byte
+	lastHost  string
+}
+
+// sweepEvery is how often (events) stale messages, sessions and expected
+// links are looked for.
+const sweepEvery = 1 << 16
+
+// New returns a Correlator.
+func New(opts Options) *Correlator {
+	opts.defaults()
+	return &Correlator{
+		opts:     opts,
+		active:   make(map[string]*Message, 1024),
+		smtpIn:   make(map[string]*Message, 256),
+		expect:   map[string]*expectation{},
+		sessions: make(map[string]*session, 256),
+		hours:    map[int64]*hourAcc{},
+		curIdx:   -1 << 62,
+		strs:     newInterner(1 << 16),
+		reasons:  newInterner(1 << 14),
+		rejCat:   map[string]string{},
+	}
+}
+
+// Stats returns the counts so far.
+func (c *Correlator) Stats() Stats { return c.stats }
+
+// Open returns the number of messages in memory that have not left the queue.
+func (c *Correlator) Open() int { return len(c.active) }
+
+// Now returns the log time of the latest event.
+func (c *Correlator) Now() time.Time { return c.now }
+
+// TakeDone returns the messages finished since the last call (roots, with
+// their hops) and forgets them.
+func (c *Correlator) TakeDone() []*Message {
+	d := c.done
+	c.done = nil
+	return d
+}
+
+func hourIndex(t time.Time) int64 {
+	u := t.Unix()
+	if u < 0 {
+		return (u - 3599) / 3600
+	}
+	return u / 3600
+}
+
+func (c *Correlator) acc(t time.Time) *hourAcc {
+	idx := hourIndex(t)
+	if idx == c.curIdx {
+		return c.cur
+	}
+	return c.accIdx(idx)
+}
+
+func (c *Correlator) accIdx(idx int64) *hourAcc {
+	a := c.hours[idx]
+	if a == nil {
+		a = &hourAcc{h: NewHour(time.Unix(idx*3600, 0)), lines: map[string]*[64]int64{}}
+		c.hours[idx] = a
+	}
+	c.curIdx, c.cur = idx, a
+	return a
+}
+
+func (a *hourAcc) line(host string, k parser.Kind) {
+	if a.lastLines == nil || a.lastHost != host {
+		l := a.lines[host]
+		if l == nil {
+			l = new([64]int64)
+			a.lines[host] = l
+		}
+		a.lastHost, a.lastLines = host, l
+	}
+	a.lastLines[k&63]++
+}
+
+func (c *Correlator) host(b []byte) string {
+	if c.lastHostB != nil && bytes.Equal(b, c.lastHostB) {
+		return c.lastHost
+	}
+	s := c.strs.get(b)
+	c.lastHostB = append(c.lastHostB[:0], b...)
+	c.lastHost = s
+	return s
+}
+
+func (c *Correlator) key(parts ...[]byte) []byte {
+	c.kb = c.kb[:0]
+	for i, p := range parts {
+		if i > 0 {
+			c.kb = append(c.kb, 0)
+		}
+		c.kb = append(c.kb, p...)
+	}
+	return c.kb
+}
+
+func (c *Correlator) qkey(host string, inst, qid []byte) []byte {
+	c.kb = append(c.kb[:0], host...)
+	c.kb = append(c.kb, 0)
+	c.kb = append(c.kb, inst...)
+	c.kb = append(c.kb, 0)
+	c.kb = append(c.kb, qid...)
+	return c.kb
+}
+
+func (c *Correlator) hkey(host string, qid []byte) []byte {
+	c.kb = append(c.kb[:0], host...)
+	c.kb = append(c.kb, 0)
+	c.kb = append(c.kb, qid...)
+	return c.kb
+}
+
+func validQID(q []byte) bool {
+	return len(q) > 0 && string(q) != "NOQUEUE"
+}
+
+// lookup returns the incarnation in the queue, counting the line.
+func (c *Correlator) lookup(host string, inst, qid []byte, t time.Time) *Message {
+	m := c.active[string(c.qkey(host, inst, qid))]
+	if m != nil {
+		if t.After(m.LastSeen) {
+			m.LastSeen = t
+		}
+		m.Lines++
+		c.touch(m)
+	}
+	return m
+}
+
+// get returns the incarnation in the queue, creating one: the first line
+// of a queue ID not in the queue starts a new incarnation.
+func (c *Correlator) get(host string, inst, qid []byte, t time.Time) *Message {
+	if m := c.lookup(host, inst, qid, t); m != nil {
+		return m
+	}
+	m := c.create(host, inst, qid, t)
+	m.Lines = 1
+	return m
+}
+
+func (c *Correlator) create(host string, inst, qid []byte, t time.Time) *Message {
+	m := &Message{
+		Ref:      Ref{Host: host, Instance: c.strs.get(inst), QueueID: string(qid), First: t},
+		LastSeen: t,
+		state:    &openState{open: 1},
+	}
+	c.active[string(c.qkey(host, inst, qid))] = m
+	c.stats.Messages++
+	c.touch(m)
+	return m
+}
+
+// touch marks the root of m as changed since the last checkpoint.
+func (c *Correlator) touch(m *Message) {
+	r := m.Root()
+	if r.state != nil && !r.state.dirty {
+		r.state.dirty = true
+		c.dirty = append(c.dirty, r)
+	}
+}
+
+// Process feeds one event. Events must come in log order.
+func (c *Correlator) Process(ev *parser.Event) {
+	c.seq++
+	t := ev.Time
+	if t.IsZero() {
+		t = c.now
+	} else if t.After(c.now) {
+		c.now = t
+	}
+	host := c.host(ev.Host)
+	a := c.acc(t)
+	a.line(host, ev.Kind)
+	c.stats.Lines++
+
+	switch ev.Kind {
+	case parser.KindMalformed, parser.KindUnknown, parser.KindForeign:
+		c.stats.Unparsed++
+		c.sample(a, host, ev, t)
+	case parser.KindConnect:
+		if string(ev.Daemon) == "smtpd" {
+			s := &session{connect: t, host: c.strs.get(ev.ClientHost), ip: c.strs.get(ev.ClientIP), port: ev.ClientPort}
+			c.sessions[string(c.skey(host, ev))] = s
+		}
+	case parser.KindDisconnect:
+		if string(ev.Daemon) == "smtpd" {
+			delete(c.sessions, string(c.skey(host, ev)))
+		}
+	case parser.KindClient:
+		if validQID(ev.QueueID) {
+			c.client(ev, host, t)
+		}
+	case parser.KindPickup:
+		if validQID(ev.QueueID) {
+			m := c.get(host, ev.Instance, ev.QueueID, t)
+			m.Origin = OriginPickup
+			m.Client.Service = c.strs.get(ev.Daemon)
+			m.Client.PID = ev.PID
+			m.Client.UID, m.Client.HasUID = ev.UID, ev.HasUID
+			if ev.HasFrom && !m.HasSender {
+				m.Sender, m.HasSender = string(ev.From), true
+			}
+			if m.Arrival.IsZero() {
+				m.Arrival = t
+			}
+		}
+	case parser.KindMessageID:
+		if validQID(ev.QueueID) {
+			m := c.get(host, ev.Instance, ev.QueueID, t)
+			if m.MessageID == "" || !ev.Resent {
+				m.MessageID = string(ev.MessageID)
+			}
+			if m.Arrival.IsZero() {
+				m.Arrival = t
+			}
+		}
+	case parser.KindQueued:
+		if validQID(ev.QueueID) {
+			c.queued(ev, host, t)
+		}
+	case parser.KindDelivery:
+		if validQID(ev.QueueID) {
+			c.delivery(ev, host, t)
+		}
+	case parser.KindExpired:
+		if validQID(ev.QueueID) {
+			c.expired(ev, host, t)
+		}
+	case parser.KindNotification:
+		if validQID(ev.QueueID) && validQID(ev.NewQueueID) {
+			c.notification(ev, host, t)
+		}
+	case parser.KindRemoved:
+		if validQID(ev.QueueID) {
+			m := c.get(host, ev.Instance, ev.QueueID, t)
+			c.finish(m, c.removedFate(m), t)
+		}
+	case parser.KindPostsuper:
+		if validQID(ev.QueueID) {
+			c.postsuper(ev, host, t)
+		}
+	case parser.KindReject:
+		c.reject(ev, host, t, a)
+	case parser.KindWarning:
+		c.warning(ev, host, t, a)
+	default:
+		// Other lines about a queued message (smtp's "host … said:"
+		// about one MX of several, skipped) are linked to it.
+		if validQID(ev.QueueID) && ev.Kind != parser.KindMaster {
+			c.lookup(host, ev.Instance, ev.QueueID, t)
+		}
+	}
+	c.drainGrace(false)
+	if c.seq%sweepEvery == 0 {
+		c.sweep()
+	}
+}
+
+func (c *Correlator) skey(host string, ev *parser.Event) []byte {
+	c.kb = append(c.kb[:0], host...)
+	c.kb = append(c.kb, 0)
+	c.kb = append(c.kb, ev.Program...)
+	c.kb = append(c.kb, 0)
+	c.kb = strconv.AppendInt(c.kb, int64(ev.PID), 10)
+	return c.kb
+}
+
+func (c *Correlator) sample(a *hourAcc, host string, ev *parser.Event, t time.Time) {
+	n := 0
+	for i := range a.h.Samples {
+		if a.h.Samples[i].Kind == ev.Kind && a.h.Samples[i].Host == host {
+			n++
+		}
+	}
+	if n < SamplesPerKind {
+		a.h.Samples = append(a.h.Samples, Sample{Host: host, Kind: ev.Kind, Time: t, Line: ev.Line, Text: sample(ev.Raw)})
+	}
+}
+
+func (c *Correlator) client(ev *parser.Event, host string, t time.Time) {
+	m := c.get(host, ev.Instance, ev.QueueID, t)
+	m.Origin = OriginSMTP
+	cl := &m.Client
+	cl.Host = c.strs.get(ev.ClientHost)
+	cl.IP = c.strs.get(ev.ClientIP)
+	if ev.ClientPort != 0 {
+		cl.Port = ev.ClientPort
+	}
+	if len(ev.SASLUser) > 0 {
+		cl.SASLMethod = c.strs.get(ev.SASLMethod)
+		cl.SASLUser = c.strs.get(ev.SASLUser)
+	}
+	if len(ev.Service) > 0 {
+		c.scratch = append(append(append(c.scratch[:0], ev.Service...), '/'), ev.Daemon...)
+		cl.Service = c.strs.get(c.scratch)
+	} else {
+		cl.Service = c.strs.get(ev.Daemon)
+	}
+	cl.PID = ev.PID
+	if s := c.sessions[string(c.skey(host, ev))]; s != nil {
+		cl.Connect = s.connect
+		if cl.Port == 0 {
+			cl.Port = s.port
+		}
+		if s.helo != "" {
+			cl.Helo = s.helo
+		}
+	}
+	if m.Arrival.IsZero() {
+		m.Arrival = t
+	}
+	if m.parent == nil {
+		k := c.hkey(host, ev.QueueID)
+		if x := c.expect[string(k)]; x != nil {
+			delete(c.expect, string(k))
+			if t.Sub(x.t) <= c.opts.LinkWindow && c.adopt(x.parent, m) {
+				return
+			}
+		}
+		c.smtpIn[string(c.hkey(host, ev.QueueID))] = m
+	}
+}
+
+func (c *Correlator) queued(ev *parser.Event, host string, t time.Time) {
+	m := c.get(host, ev.Instance, ev.QueueID, t)
+	first := !m.Queued
+	m.Queued = true
+	if ev.HasFrom {
+		m.Sender, m.HasSender = string(ev.From), true
+	}
+	m.Size = ev.Size
+	m.Nrcpt = ev.Nrcpt
+	if m.Fate == FateHeld {
+		c.release(m)
+	}
+	if m.Arrival.IsZero() {
+		m.Arrival = t
+	}
+	// A message first seen at qmgr arrived before the log began: it is
+	// not counted as received in this window.
+	if first && m.state.counted == 0 && (m.Lines > 1 || m.Origin != OriginUnknown) {
+		kind := byte('r')
+		switch {
+		case m.parent != nil:
+			kind = 'i'
+		case m.Origin == OriginNotification:
+			kind = 'n'
+		}
+		c.count(m, kind, t)
+	}
+}
+
+// count adds m to the hour's traffic as received, notification or
+// re-injected; recount moves it when a later line tells what it was.
+func (c *Correlator) count(m *Message, kind byte, t time.Time) {
+	st := m.state
+	st.counted, st.countedAt = kind, hourIndex(t)
+	c.countDelta(m, kind, st.countedAt, 1)
+}
+
+func (c *Correlator) recount(m *Message, kind byte) {
+	st := m.state
+	if st == nil || st.counted == 0 || st.counted == kind {
+		return
+	}
+	c.countDelta(m, st.counted, st.countedAt, -1)
+	st.counted = kind
+	c.countDelta(m, kind, st.countedAt, 1)
+}
+
+func (c *Correlator) countDelta(m *Message, kind byte, idx int64, n int64) {
+	cur, curIdx := c.cur, c.curIdx
+	a := c.accIdx(idx)
+	c.cur, c.curIdx = cur, curIdx
+	tr := a.h.traffic(HostKey{m.Host, m.Instance})
+	switch kind {
+	case 'r':
+		tr.Received += n
+		tr.ReceivedBytes += n * m.Size
+		s := a.h.Senders[SenderKey{m.Host, m.Sender}]
+		if s == nil {
+			s = &SenderStat{}
+			a.h.Senders[SenderKey{m.Host, m.Sender}] = s
+		}
+		s.Messages += n
+		s.Bytes += n * m.Size
+	case 'n':
+		tr.Notifications += n
+	case 'i':
+		tr.Reinjected += n
+	}
+}
+
+func parseStatus(b []byte) Status {
+	switch string(b) {
+	case "sent":
+		return StatusSent
+	case "deferred":
+		return StatusDeferred
+	case "bounced":
+		return StatusBounced
+	}
+	return ParseStatus(string(b))
+}
+
+// recipient finds or adds the recipient.
+func (m *Message) recipientFor(to, origTo []byte) *Recipient {
+	st := m.state
+	if st != nil && st.rcptIdx != nil {
+		if i, ok := st.rcptIdx[string(to)]; ok {
+			return &m.Recipients[i]
+		}
+	} else {
+		for i := range m.Recipients {
+			if m.Recipients[i].Address == string(to) {
+				return &m.Recipients[i]
+			}
+		}
+	}
+	m.Recipients = append(m.Recipients, Recipient{Address: string(to), OrigTo: string(origTo)})
+	if st != nil {
+		if st.rcptIdx == nil && len(m.Recipients) > 16 {
+			st.rcptIdx = make(map[string]int, 2*len(m.Recipients))
+			for i := range m.Recipients {
+				st.rcptIdx[m.Recipients[i].Address] = i
+			}
+		} else if st.rcptIdx != nil {
+			st.rcptIdx[string(to)] = len(m.Recipients) - 1
+		}
+	}
+	return &m.Recipients[len(m.Recipients)-1]
+}
+
+func (c *Correlator) classify(reason, daemon, status, dsn, relay, domain string) string {
+	if c.opts.Classify == nil {
+		return Unclassified
+	}
+	if cat := c.opts.Classify(reason, daemon, status, dsn, relay, domain); cat != "" {
+		return c.strs.get([]byte(cat))
+	}
+	return Unclassified
+}
+
+func (c *Correlator) delivery(ev *parser.Event, host string, t time.Time) {
+	m := c.get(host, ev.Instance, ev.QueueID, t)
+	m.Queued = true
+	r := m.recipientFor(ev.To, ev.OrigTo)
+	if r.OrigTo == "" && len(ev.OrigTo) > 0 {
+		r.OrigTo = string(ev.OrigTo)
+	}
+	st := parseStatus(ev.Status)
+	at := Attempt{
+		Time:      t,
+		Line:      ev.Line,
+		Daemon:    c.strs.get(ev.Daemon),
+		Relay:     c.strs.get(ev.Relay),
+		Delay:     ev.Delay,
+		Delays:    ev.Delays,
+		HasDelays: ev.HasDelays,
+		DSN:       c.strs.get(ev.DSN),
+		Status:    st,
+	}
+	at.Transport = at.Daemon
+	if len(ev.Service) > 0 {
+		at.Transport = c.strs.get(ev.Service)
+	}
+	if len(ev.Reason) <= 256 {
+		at.Reason = c.reasons.get(ev.Reason)
+	} else {
+		at.Reason = string(ev.Reason)
+	}
+	domain := c.strs.lower(domainBytes(ev.To), &c.scratch)
+	if st.Failed() {
+		at.Category = c.classify(at.Reason, at.Daemon, string(ev.Status), at.DSN, at.Relay, domain)
+	}
+	if m.Arrival.IsZero() || (m.Origin == OriginUnknown && ev.Delay > 0) {
+		if ev.Delay > 0 {
+			a := t.Add(-time.Duration(ev.Delay * float64(time.Second)))
+			if m.Arrival.IsZero() || a.Before(m.Arrival) {
+				m.Arrival = a
+			}
+		} else if m.Arrival.IsZero() {
+			m.Arrival = t
+		}
+	}
+	var child []byte
+	if st == StatusSent && localRelay(ev.Relay) {
+		if q := queuedAs(ev.Reason); q != nil && !bytes.Equal(q, ev.QueueID) {
+			child = q
+			at.QueuedAs = string(q)
+		}
+	}
+	r.Attempts = append(r.Attempts, at)
+	if m.Fate != FateHeld {
+		r.Status = st
+	}
+	r.Category = at.Category
+	c.account(m, r.Address, &at, domain, t)
+	if child != nil {
+		c.link(m, host, child, t)
+	}
+}
+
+func domainBytes(addr []byte) []byte {
+	i := bytes.LastIndexByte(addr, '@')
+	if i < 0 {
+		return nil
+	}
+	return addr[i+1:]
+}
+
+// account adds one attempt to the hour's aggregates.
+func (c *Correlator) account(m *Message, rcpt string, at *Attempt, domain string, t time.Time) {
+	c.stats.Deliveries[at.Status]++
+	a := c.acc(t)
+	tr := a.h.traffic(HostKey{m.Host, m.Instance})
+	switch at.Status {
+	case StatusSent:
+		tr.Sent++
+	case StatusDeferred:
+		tr.Deferred++
+	case StatusBounced:
+		tr.Bounced++
+	case StatusExpired:
+		tr.Expired++
+	}
+	k := DeliveryKey{Host: m.Host, Instance: m.Instance, Transport: at.Transport, Status: at.Status,
+		Category: at.Category, Domain: domain, Relay: at.Relay}
+	d := a.h.Deliveries[k]
+	if d == nil {
+		d = &DeliveryStat{First: t, SampleQueueID: m.QueueID, SampleRecipient: rcpt, SampleDSN: at.DSN, SampleReason: at.Reason}
+		a.h.Deliveries[k] = d
+	}
+	d.Count++
+	d.DelaySum += at.Delay
+	if at.Delay > d.DelayMax {
+		d.DelayMax = at.Delay
+	}
+	for i := range d.DelaysSum {
+		d.DelaysSum[i] += at.Delays[i]
+	}
+	d.Last = t
+	if m.HasSender || m.Sender != "" {
+		sk := SenderKey{m.Host, m.Sender}
+		s := a.h.Senders[sk]
+		if s == nil {
+			s = &SenderStat{}
+			a.h.Senders[sk] = s
+		}
+		switch at.Status {
+		case StatusSent:
+			s.Sent++
+		case StatusDeferred:
+			s.Deferred++
+		case StatusBounced:
+			s.Bounced++
+		case StatusExpired:
+			s.Expired++
+		}
+	}
+	if !at.Synthetic {
+		dk := DelayKey{m.Host, m.Instance, at.Status}
+		ds := a.h.Delays[dk]
+		if ds == nil {
+			ds = &DelayStat{}
+			a.h.Delays[dk] = ds
+		}
+		ds.Total.Add(at.Delay)
+		if at.HasDelays {
+			for i := range ds.Stages {
+				ds.Stages[i].Add(at.Delays[i])
+			}
+		}
+	}
+}
+
+// link connects a message handed to a local relay with the queue that
+// accepted it ("queued as child").
+func (c *Correlator) link(parent *Message, host string, child []byte, t time.Time) {
+	k := c.hkey(host, child)
+	if ch := c.smtpIn[string(k)]; ch != nil {
+		if ch.state != nil && !ch.state.emitted && ch.parent == nil && ch.Host == host &&
+			ch.First.After(t.Add(-c.opts.LinkWindow)) && !ch.First.After(t.Add(c.opts.LinkWindow)) {
+			if c.adopt(parent, ch) {
+				return
+			}
+		}
+	}
+	// The copy has not logged its first line yet (lines of two instances
+	// interleave): wait for it.
+	c.expect[string(c.hkey(host, child))] = &expectation{parent: parent, t: t}
+}
+
+// adopt makes child (a root) a hop of parent.
+func (c *Correlator) adopt(parent, child *Message) bool {
+	proot := parent.Root()
+	if child.parent != nil || child == proot || child.state == nil || child.state.emitted ||
+		proot.state == nil || proot.state.emitted {
+		return false
+	}
+	cs := child.state
+	cs.inGrace = false
+	proot.state.open += cs.open
+	if proot.state.open > 0 {
+		proot.state.inGrace = false
+	}
+	if cs.persisted {
+		c.closed = append(c.closed, child.Ref)
+		cs.persisted = false
+	}
+	child.parent = parent
+	parent.Hops = append(parent.Hops, child)
+	c.recount(child, 'i')
+	c.stats.Messages--
+	if m := c.smtpIn[string(c.hkey(child.Host, []byte(child.QueueID)))]; m == child {
+		delete(c.smtpIn, string(c.kb))
+	}
+	if proot.state.open == 0 && !proot.state.inGrace && proot.state.finished {
+		// Both were finished: back to the grace queue as one.
+		c.toGrace(proot)
+	}
+	c.touch(parent)
+	return true
+}
+
+func (c *Correlator) expired(ev *parser.Event, host string, t time.Time) {
+	m := c.get(host, ev.Instance, ev.QueueID, t)
+	if ev.HasFrom && !m.HasSender {
+		m.Sender, m.HasSender = string(ev.From), true
+	}
+	if m.state.expired {
+		return
+	}
+	m.state.expired = true
+	reason := c.reasons.get(bytes.Join([][]byte{ev.Status, ev.Reason}, []byte(", ")))
+	for i := range m.Recipients {
+		r := &m.Recipients[i]
+		if !r.Status.Pending() {
+			continue
+		}
+		at := Attempt{Time: t, Line: ev.Line, Daemon: c.strs.get(ev.Daemon), Status: StatusExpired,
+			Reason: reason, Category: QueueExpired, Synthetic: true}
+		if n := len(r.Attempts); n > 0 {
+			last := &r.Attempts[n-1]
+			at.DSN, at.Relay, at.Transport = last.DSN, last.Relay, last.Transport
+			at.Delay = t.Sub(m.Arrival).Seconds()
+			if m.Arrival.IsZero() || at.Delay < 0 {
+				at.Delay = 0
+			}
+		}
+		r.Attempts = append(r.Attempts, at)
+		r.Status, r.Category = StatusExpired, QueueExpired
+		c.account(m, r.Address, &at, c.strs.lower([]byte(Domain(r.Address)), &c.scratch), t)
+	}
+}
+
+func (c *Correlator) notification(ev *parser.Event, host string, t time.Time) {
+	m := c.get(host, ev.Instance, ev.QueueID, t)
+	child := c.active[string(c.qkey(host, ev.Instance, ev.NewQueueID))]
+	if child == nil {
+		child = c.create(host, ev.Instance, ev.NewQueueID, t)
+	}
+	to := "sender"
+	if bytes.Contains(ev.Msg, []byte("postmaster ")) {
+		to = "postmaster"
+	}
+	kind := c.strs.get(ev.Notice)
+	m.Notices = append(m.Notices, Notice{Kind: kind, To: to, Ref: child.Ref, Time: t})
+	if child.NoticeFor == nil && child != m {
+		child.NoticeFor = &Notice{Kind: kind, To: to, Ref: m.Ref, Time: t}
+		child.Origin = OriginNotification
+		c.recount(child, 'n')
+		c.touch(child)
+	}
+}
+
+// removedFate decides the fate of a message qmgr removed.
+func (c *Correlator) removedFate(m *Message) Fate {
+	if m.state.expired {
+		return FateExpired
+	}
+	sent, failed := 0, 0
+	for i := range m.Recipients {
+		switch m.Recipients[i].Status {
+		case StatusBounced, StatusExpired, StatusUndeliverable:
+			failed++
+		case StatusSent, StatusDeliverable:
+			sent++
+		}
+	}
+	switch {
+	case failed > 0:
+		return FateBounced
+	case sent > 0:
+		return FateDelivered
+	}
+	return FateRemoved
+}
+
+func (c *Correlator) postsuper(ev *parser.Event, host string, t time.Time) {
+	m := c.get(host, ev.Instance, ev.QueueID, t)
+	action := c.strs.get(ev.Action)
+	m.Notes = append(m.Notes, Note{Time: t, Line: ev.Line, Daemon: c.strs.get(ev.Daemon), Action: action})
+	tr := c.acc(t).h.traffic(HostKey{m.Host, m.Instance})
+	switch action {
+	case "removed":
+		for i := range m.Recipients {
+			if r := &m.Recipients[i]; r.Status.Pending() {
+				r.Status = StatusDeleted
+			}
+		}
+		tr.Deleted++
+		c.finish(m, FateDeleted, t)
+	case "placed on hold":
+		c.hold(m, tr)
+	case "released from hold":
+		c.release(m)
+	}
+}
+
+func (c *Correlator) hold(m *Message, tr *Traffic) {
+	if m.Fate != FateHeld {
+		tr.Held++
+	}
+	m.Held = true
+	m.Fate = FateHeld
+	for i := range m.Recipients {
+		if r := &m.Recipients[i]; r.Status.Pending() {
+			r.Status = StatusHeld
+		}
+	}
+}
+
+func (c *Correlator) release(m *Message) {
+	m.Held = false
+	m.Fate = FateQueued
+	for i := range m.Recipients {
+		r := &m.Recipients[i]
+		if r.Status != StatusHeld {
+			continue
+		}
+		r.Status = StatusQueued
+		if n := len(r.Attempts); n > 0 {
+			r.Status = r.Attempts[n-1].Status
+		}
+	}
+}
+
+// finish records that m left its queue.
+func (c *Correlator) finish(m *Message, f Fate, t time.Time) {
+	st := m.state
+	if st == nil || st.finished {
+		return
+	}
+	m.Fate, m.FateTime = f, t
+	st.finished = true
+	k := c.qkey(m.Host, []byte(m.Instance), []byte(m.QueueID))
+	if c.active[string(k)] == m {
+		delete(c.active, string(k))
+	}
+	tr := c.acc(t).h.traffic(HostKey{m.Host, m.Instance})
+	tr.Removed++
+	if f == FateRejected {
+		tr.Rejected++
+	}
+	c.touch(m)
+	root := m.Root()
+	root.state.open--
+	if root.state.open <= 0 {
+		root.state.open = 0
+		c.toGrace(root)
+	}
+}
+
+func (c *Correlator) toGrace(root *Message) {
+	root.state.finished = root.state.finished || root.Fate.Final()
+	root.state.inGrace = true
+	root.state.doneAt = c.now
+	c.grace = append(c.grace, root)
+}
+
+// drainGrace hands finished messages whose grace period is over (or all,
+// at a checkpoint) to the index.
+func (c *Correlator) drainGrace(all bool) {
+	for c.graceAt < len(c.grace) {
+		r := c.grace[c.graceAt]
+		if r.state == nil {
+			c.grace[c.graceAt] = nil
+			c.graceAt++
+			continue
+		}
+		if r.state.inGrace && !all && !r.state.doneAt.Before(c.now.Add(-c.opts.Grace)) {
+			break
+		}
+		c.grace[c.graceAt] = nil
+		c.graceAt++
+		if r.state.inGrace && !r.state.emitted && r.parent == nil && r.state.open == 0 {
+			r.state.inGrace = false
+			c.emit(r)
+		}
+	}
+	if c.graceAt == len(c.grace) {
+		c.grace, c.graceAt = c.grace[:0], 0
+	} else if c.graceAt > 1024 && c.graceAt > len(c.grace)/2 {
+		n := copy(c.grace, c.grace[c.graceAt:])
+		clear(c.grace[n:])
+		c.grace, c.graceAt = c.grace[:n], 0
+	}
+}
+
+func (c *Correlator) emit(root *Message) {
+	st := root.state
+	st.emitted = true
+	if st.persisted {
+		c.closed = append(c.closed, root.Ref)
+		st.persisted = false
+	}
+	root.Walk(func(h *Message) {
+		if h.Origin == OriginSMTP {
+			k := c.hkey(h.Host, []byte(h.QueueID))
+			if c.smtpIn[string(k)] == h {
+				delete(c.smtpIn, string(k))
+			}
+		}
+		if h.state != nil && !h.state.finished {
+			// Written out while still queued (MaxOpen): forget it.
+			k := c.qkey(h.Host, []byte(h.Instance), []byte(h.QueueID))
+			if c.active[string(k)] == h {
+				delete(c.active, string(k))
+			}
+		}
+		h.state = nil
+	})
+	// Keep the root's state pointer cleared: the message is immutable now.
+	c.done = append(c.done, root)
+	c.stats.Finished++
+}
+
+func (c *Correlator) reject(ev *parser.Event, host string, t time.Time, a *hourAcc) {
+	daemon := c.strs.get(ev.Daemon)
+	action := c.strs.get(ev.Action)
+	hasQID := validQID(ev.QueueID)
+	if string(ev.Daemon) == "smtpd" && len(ev.Helo) > 0 {
+		if s := c.sessions[string(c.skey(host, ev))]; s != nil {
+			s.helo = c.strs.get(ev.Helo)
+		}
+	}
+	isReject := action == "reject" || action == "milter-reject" || action == "proxy-reject"
+	if isReject {
+		c.stats.Rejects++
+	}
+	// Aggregate every check action; reports pick the ones they show.
+	c.scratch = normalizeText(c.scratch[:0], ev.Reason)
+	norm := c.reasons.get(c.scratch)
+	domain := c.strs.lower(domainBytes(ev.To), &c.scratch)
+	cat := ""
+	if isReject || action == "discard" || action == "hold" {
+		var ok bool
+		c.kb = append(append(append(c.kb[:0], ev.Stage...), 0), norm...)
+		if cat, ok = c.rejCat[string(c.kb)]; !ok {
+			ck := string(c.kb)
+			cat = c.classify(string(ev.Reason), daemon, "reject", c.strs.get(ev.Enhanced), "", domain)
+			if len(c.rejCat) > 4096 {
+				clear(c.rejCat)
+			}
+			c.rejCat[ck] = cat
+		}
+	}
+	k := RejectKey{
+		Host: host, Daemon: daemon, Action: action, Stage: c.strs.get(ev.Stage), Code: ev.Code,
+		Enhanced: c.strs.get(ev.Enhanced), Category: cat, Reason: norm,
+		ClientHost: c.strs.get(ev.ClientHost), ClientIP: c.strs.get(ev.ClientIP), Domain: domain,
+		HasQueueID: hasQID, Postscreen: daemon == "postscreen", SenderIsNul: ev.HasFrom && len(ev.From) == 0,
+	}
+	r := a.h.Rejects[k]
+	if r == nil {
+		r = &RejectStat{First: t, Sample: sample(ev.Reason), SampleFrom: string(ev.From), SampleTo: string(ev.To)}
+		a.h.Rejects[k] = r
+	}
+	r.Count++
+	r.Last = t
+	if !hasQID {
+		if isReject {
+			a.h.traffic(HostKey{host, c.strs.get(ev.Instance)}).NoQueue++
+		}
+		return
+	}
+	m := c.get(host, ev.Instance, ev.QueueID, t)
+	text := string(ev.Reason)
+	if len(ev.Stage) > 0 {
+		text = string(ev.Stage) + ": " + text
+	}
+	m.Notes = append(m.Notes, Note{Time: t, Line: ev.Line, Daemon: daemon, Action: action, Text: text})
+	if len(ev.Helo) > 0 && m.Client.Helo == "" {
+		m.Client.Helo = c.strs.get(ev.Helo)
+	}
+	if ev.HasFrom && !m.HasSender {
+		m.Sender, m.HasSender = string(ev.From), true
+	}
+	switch action {
+	case "hold", "milter-hold":
+		if len(ev.To) > 0 {
+			m.recipientFor(ev.To, nil)
+		}
+		c.hold(m, a.h.traffic(HostKey{m.Host, m.Instance}))
+	case "reject", "milter-reject", "proxy-reject":
+		switch string(ev.Stage) {
+		case "RCPT", "MAIL", "CONNECT", "EHLO", "HELO", "VRFY", "ETRN":
+			// One recipient (or an early command) refused; the message
+			// may still be queued with the others.
+		default:
+			c.finish(m, FateRejected, t)
+		}
+	case "discard", "milter-discard":
+		c.finish(m, FateDiscarded, t)
+	}
+}
+
+func (c *Correlator) warning(ev *parser.Event, host string, t time.Time, a *hourAcc) {
+	c.stats.Warnings++
+	c.scratch = normalizeText(c.scratch[:0], ev.Reason)
+	k := WarningKey{Host: host, Severity: c.strs.get(ev.Severity), Daemon: c.strs.get(ev.Daemon), Text: c.reasons.get(c.scratch)}
+	w := a.h.Warnings[k]
+	if w == nil {
+		w = &WarningStat{First: t}
+		a.h.Warnings[k] = w
+	}
+	w.Count++
+	w.Last = t
+	if len(w.Samples) < WarningSamples {
+		w.Samples = append(w.Samples, sample(ev.Reason))
+	}
+	if !validQID(ev.QueueID) {
+		return
+	}
+	m := c.get(host, ev.Instance, ev.QueueID, t)
+	m.Notes = append(m.Notes, Note{Time: t, Line: ev.Line, Daemon: k.Daemon, Action: k.Severity, Text: sample(ev.Reason)})
+	// smtpd "warning: QID: queue file size limit exceeded": the client is
+	// told 552 and the file is never queued.
+	if bytes.HasPrefix(ev.Reason, []byte("queue file size limit exceeded")) && !m.Queued {
+		c.finish(m, FateRejected, t)
+	}
+}
+
+// sweep writes out messages that will never finish (never queued and
+// idle, or beyond MaxOpen) and forgets stale sessions and expectations.
+// It runs every sweepEvery events, so two runs over the same lines sweep
+// at the same places.
+func (c *Correlator) sweep() {
+	cutoff := c.now.Add(-c.opts.StaleAfter)
+	var stale []*Message
+	for _, m := range c.active {
+		if !m.Queued && m.Fate != FateHeld && m.LastSeen.Before(cutoff) {
+			stale = append(stale, m)
+		}
+	}
+	sortByRef(stale)
+	for _, m := range stale {
+		c.finish(m, FateAborted, m.LastSeen)
+	}
+	if over := len(c.active) - c.opts.MaxOpen; over > 0 {
+		all := make([]*Message, 0, len(c.active))
+		for _, m := range c.active {
+			all = append(all, m)
+		}
+		slices.SortFunc(all, func(a, b *Message) int {
+			if x := a.LastSeen.Compare(b.LastSeen); x != 0 {
+				return x
+			}
+			return compareRef(&a.Ref, &b.Ref)
+		})
+		over += c.opts.MaxOpen / 10
+		for _, m := range all {
+			if over <= 0 {
+				break
+			}
+			r := m.Root()
+			if r.state == nil || r.state.emitted {
+				continue
+			}
+			r.state.inGrace = false
+			n := 0
+			r.Walk(func(h *Message) {
+				if h.state != nil && !h.state.finished {
+					n++
+				}
+			})
+			over -= n
+			c.emit(r)
+		}
+	}
+	for k, s := range c.sessions {
+		if s.connect.Before(c.now.Add(-time.Hour)) {
+			delete(c.sessions, k)
+		}
+	}
+	for k, x := range c.expect {
+		if x.t.Before(c.now.Add(-c.opts.LinkWindow)) || x.parent.Root().state == nil {
+			delete(c.expect, k)
+		}
+	}
+}
+
+func compareRef(a, b *Ref) int {
+	if x := a.First.Compare(b.First); x != 0 {
+		return x
+	}
+	if a.Host != b.Host {
+		return cmpStr(a.Host, b.Host)
+	}
+	if a.Instance != b.Instance {
+		return cmpStr(a.Instance, b.Instance)
+	}
+	return cmpStr(a.QueueID, b.QueueID)
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func sortByRef(ms []*Message) {
+	slices.SortFunc(ms, func(a, b *Message) int { return compareRef(&a.Ref, &b.Ref) })
+}
+
+// Checkpoint returns what must be committed with the read position:
+// finished messages are first handed over (TakeDone must be called after
+// Checkpoint and its messages Appended before Commit), then open
+// messages changed since the last checkpoint, closed ones, the hour
+// aggregates and the other state.
+func (c *Correlator) Checkpoint() *Checkpoint {
+	c.drainGrace(true)
+	cp := &Checkpoint{}
+	for _, r := range c.dirty {
+		st := r.state
+		if st == nil {
+			continue
+		}
+		st.dirty = false
+		if r.parent != nil || st.emitted || st.inGrace {
+			continue
+		}
+		cp.Open = append(cp.Open, r)
+		st.persisted = true
+	}
+	c.dirty = c.dirty[:0]
+	cp.Closed, c.closed = c.closed, nil
+	idxs := make([]int64, 0, len(c.hours))
+	for idx := range c.hours {
+		idxs = append(idxs, idx)
+	}
+	slices.Sort(idxs)
+	for _, idx := range idxs {
+		a := c.hours[idx]
+		for host, l := range a.lines {
+			for k, n := range l {
+				if n != 0 {
+					a.h.Lines[LineKey{host, parser.Kind(k)}] += n
+				}
+			}
+		}
+		if !a.h.Empty() {
+			cp.Hours = append(cp.Hours, a.h)
+		}
+	}
+	clear(c.hours)
+	c.cur, c.curIdx = nil, -1<<62
+	cp.State = c.encodeState()
+	return cp
+}
+
+// Restore resumes from a committed snapshot. It must be called before
+// the first Process.
+func (c *Correlator) Restore(s *Snapshot) error {
+	byRef := map[Ref]*Message{}
+	for _, root := range s.Open {
+		root.parent = nil
+		open := 0
+		root.Walk(func(h *Message) {
+			st := &openState{finished: h.Fate.Final()}
+			h.state = st
+			byRef[h.Ref] = h
+			if !st.finished {
+				open++
+				c.active[string(c.qkey(h.Host, []byte(h.Instance), []byte(h.QueueID)))] = h
+			}
+		})
+		root.state.open = open
+		root.state.persisted = true
+		root.state.finished = root.Fate.Final()
+		if root.Origin == OriginSMTP {
+			c.smtpIn[string(c.hkey(root.Host, []byte(root.QueueID)))] = root
+		}
+		if open == 0 {
+			// Finished while waiting for a hop that was written out:
+			// nothing more will come for it.
+			c.toGrace(root)
+		}
+		if _, last := root.Span(); last.After(c.now) {
+			c.now = last
+		}
+	}
+	return c.decodeState(s.State, byRef)
+}
+
+const stateVersion = 1
+
+func (c *Correlator) encodeState() []byte {
+	e := encoder{}
+	e.byte(stateVersion)
+	e.varint(c.seq)
+	e.abstime(c.now)
+	keys := make([]string, 0, len(c.sessions))
+	for k := range c.sessions {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	e.uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		s := c.sessions[k]
+		e.str(k)
+		e.abstime(s.connect)
+		e.str(s.host)
+		e.str(s.ip)
+		e.int(s.port)
+		e.str(s.helo)
+	}
+	keys = keys[:0]
+	for k, x := range c.expect {
+		if r := x.parent.Root(); r.state != nil && !r.state.emitted {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	e.uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		x := c.expect[k]
+		e.str(k)
+		e.abstime(x.t)
+		e.str(x.parent.Host)
+		e.str(x.parent.Instance)
+		e.str(x.parent.QueueID)
+		e.abstime(x.parent.First)
+	}
+	// What the records do not say about open messages: how they were
+	// counted in the traffic (a later line may move the count) and
+	// whether qmgr logged their expiry.
+	keys = keys[:0]
+	for k, m := range c.active {
+		if m.state.counted != 0 || m.state.expired {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	e.uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		st := c.active[k].state
+		e.str(k)
+		e.byte(st.counted)
+		e.varint(st.countedAt)
+		e.bool(st.expired)
+	}
+	return e.b
+}
+
+func (c *Correlator) decodeState(b []byte, byRef map[Ref]*Message) error {
+	if len(b) == 0 {
+		return nil
+	}
+	d := decoder{b: b}
+	if v := d.byte(); v != stateVersion {
+		return fmt.Errorf("correlator state: %w: version %d", ErrCorrupt, v)
+	}
+	c.seq = d.varint()
+	if t := d.abstime(); t.After(c.now) {
+		c.now = t
+	}
+	for n := d.count(4); n > 0 && d.err == nil; n-- {
+		k := d.str()
+		s := &session{connect: d.abstime(), host: d.str(), ip: d.str(), port: d.int(), helo: d.str()}
+		c.sessions[k] = s
+	}
+	for n := d.count(6); n > 0 && d.err == nil; n-- {
+		k := d.str()
+		t := d.abstime()
+		var r Ref
+		r.Host, r.Instance, r.QueueID, r.First = d.str(), d.str(), d.str(), d.abstime()
+		if p := byRef[normRef(r)]; p != nil {
+			c.expect[k] = &expectation{parent: p, t: t}
+		}
+	}
+	for n := d.count(4); n > 0 && d.err == nil; n-- {
+		k := d.str()
+		counted, at, expired := d.byte(), d.varint(), d.bool()
+		if m := c.active[k]; m != nil {
+			m.state.counted, m.state.countedAt, m.state.expired = counted, at, expired
+		}
+	}
+	if d.err != nil {
+		return fmt.Errorf("correlator state: %w", d.err)
+	}
+	return nil
+}
+
+// normRef makes a decoded Ref comparable with one from a decoded message
+// (both are time.UnixMicro values in the local zone).
+func normRef(r Ref) Ref {
+	if !r.First.IsZero() {
+		r.First = time.UnixMicro(r.First.UnixMicro())
+	}
+	return r
+}

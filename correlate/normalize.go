@@ -1,0 +1,170 @@
+package correlate
+
+import (
+	"bytes"
+	"strings"
+)
+
+// normalizeText masks what varies between otherwise identical warnings
+// and reject texts, so they aggregate into one row: the insides of <…>
+// and […], runs of digits, and queue-ID-like tokens. The raw text is
+// kept as a sample beside the row.
+//
+//	"hostname 1-2-3-4.example.net does not resolve to address 1.2.3.4"
+//	→ "hostname #-#-#-#.example.net does not resolve to address #.#.#.#"
+func normalizeText(dst []byte, s []byte) []byte {
+	if len(s) > maxSampleLen {
+		s = s[:maxSampleLen]
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '<' || c == '[':
+			close := byte('>')
+			if c == '[' {
+				close = ']'
+			}
+			j := bytes.IndexByte(s[i+1:], close)
+			if j < 0 || j > 256 {
+				dst = append(dst, c)
+				continue
+			}
+			dst = append(dst, c, '*', close)
+			i += j + 1
+		case c >= '0' && c <= '9':
+			dst = append(dst, '#')
+			for i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
+				i++
+			}
+		case c < ' ' || c == 0x7f:
+			dst = append(dst, ' ')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// sample cuts a raw text to maxSampleLen and drops NUL bytes so samples
+// stay printable; it does not otherwise change hostile text (reports escape).
+func sample(b []byte) string {
+	if len(b) > maxSampleLen {
+		b = b[:maxSampleLen]
+	}
+	if bytes.IndexByte(b, 0) >= 0 {
+		b = bytes.ReplaceAll(b, []byte{0}, nil)
+	}
+	return string(b)
+}
+
+// queuedAs returns X from a reply "… queued as X" (Postfix smtpd's "250
+// 2.0.0 Ok: queued as X", amavis' "250 2.0.0 from MTA(…): 250 2.0.0 Ok:
+// queued as X"), or nil.
+func queuedAs(reason []byte) []byte {
+	i := bytes.LastIndex(reason, []byte("queued as "))
+	if i < 0 {
+		return nil
+	}
+	r := reason[i+len("queued as "):]
+	n := 0
+	for n < len(r) && isQueueIDChar(r[n]) {
+		n++
+	}
+	if n < 5 || n > 24 {
+		return nil
+	}
+	return r[:n]
+}
+
+func isQueueIDChar(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
+}
+
+// localRelay reports whether a relay= value names this host or its LAN:
+// a loopback or private address, or a UNIX socket. Only a hand-off to such
+// a relay can be a re-injection into a queue we also see (a content filter
+// on 127.0.0.1:10024, another Postfix instance on 127.0.0.1:10025);
+// "queued as" replies of remote servers are theirs, not ours.
+func localRelay(relay []byte) bool {
+	i := bytes.IndexByte(relay, '[')
+	if i < 0 {
+		return false
+	}
+	j := bytes.IndexByte(relay[i:], ']')
+	if j < 0 {
+		return false
+	}
+	addr := string(relay[i+1 : i+j])
+	switch {
+	case strings.Contains(addr, "/"): // private/amavis, unix socket
+		return true
+	case strings.HasPrefix(addr, "127."), addr == "::1", strings.HasPrefix(addr, "10."),
+		strings.HasPrefix(addr, "192.168."):
+		return true
+	case strings.HasPrefix(addr, "172."):
+		rest := addr[4:]
+		if k := strings.IndexByte(rest, '.'); k > 0 {
+			n := 0
+			for _, c := range rest[:k] {
+				if c < '0' || c > '9' {
+					return false
+				}
+				n = n*10 + int(c-'0')
+			}
+			return n >= 16 && n <= 31
+		}
+	case len(addr) > 2 && (addr[0] == 'f' || addr[0] == 'F') && (addr[1] == 'c' || addr[1] == 'd' || addr[1] == 'C' || addr[1] == 'D'):
+		return strings.Contains(addr, ":") // fc00::/7
+	}
+	return false
+}
+
+// interner returns one string per distinct byte sequence so repeated
+// values (hosts, relays, daemons, common reasons) are allocated once. It
+// forgets everything when full, which bounds its memory.
+type interner struct {
+	m   map[string]string
+	max int
+}
+
+func newInterner(max int) *interner {
+	return &interner{m: make(map[string]string, 64), max: max}
+}
+
+func (in *interner) get(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(in.m) >= in.max {
+		clear(in.m)
+	}
+	in.m[s] = s
+	return s
+}
+
+// lower returns the interned lower-case form of b.
+func (in *interner) lower(b []byte, scratch *[]byte) string {
+	upper := false
+	for _, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			upper = true
+			break
+		}
+	}
+	if !upper {
+		return in.get(b)
+	}
+	s := (*scratch)[:0]
+	for _, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		s = append(s, c)
+	}
+	*scratch = s
+	return in.get(s)
+}
