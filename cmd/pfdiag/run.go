@@ -39,6 +39,8 @@ func commands() map[string]command {
 		"parse":   {"turn Postfix logs into JSON lines, or counts with --stats", cmdParse},
 		"explain": {"diagnose reason texts or log lines: category, class, actor, fix", cmdExplain},
 		"rules":   {"list the active rules, or check a TSV of reason texts against them", cmdRules},
+		"queue":   {"summarise postqueue -j: queues, senders, domains, diagnoses, ages; select IDs for postsuper", cmdQueue},
+		"check":   {"monitoring plugin (Nagios/Icinga): deferred queue and category thresholds, perfdata", cmdCheck},
 	}
 }
 

@@ -59,6 +59,13 @@ func (f *Filter) Criteria() []string {
 	return out
 }
 
+// Check reports an invalid filter: an unknown queue name, an empty domain
+// or reason text, a negative age.
+func (f *Filter) Check() error {
+	_, err := f.compile()
+	return err
+}
+
 type compiledFilter struct {
 	active     bool
 	rcptLevel  bool

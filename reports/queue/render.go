@@ -290,9 +290,19 @@ func writeSelectionText(bw *bufio.Writer, r *Report, sel *Selection) {
 	if len(sel.Commands) > 0 && len(sel.IDs) > 0 {
 		p("\nTo act on the %s (pfdiag itself never changes the queue):\n", plural(len(sel.IDs), "selected message", "selected messages"))
 		for _, c := range sel.Commands {
-			p("  %-8s %s\n", c.Action+":", Terminal(c.Command))
+			p("  %-8s %s\n", c.Action+":", commandText(c.Command))
 		}
 	}
+}
+
+// commandText returns a command line as it must be typed: unchanged when
+// it holds nothing a terminal acts on (backslashes inside shell quotes are
+// meant literally), else escaped as any other text.
+func commandText(s string) string {
+	if t := Terminal(s); t != strings.ReplaceAll(s, `\`, `\\`) {
+		return t
+	}
+	return s
 }
 
 // WriteMarkdown writes the report as a Markdown document. Queue data goes
@@ -338,7 +348,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		if len(sel.Commands) > 0 && len(sel.IDs) > 0 {
 			p("\n```sh\n")
 			for _, c := range sel.Commands {
-				p("# %s\n%s\n", c.Action, strings.ReplaceAll(Terminal(c.Command), "```", "'''"))
+				p("# %s\n%s\n", c.Action, strings.ReplaceAll(commandText(c.Command), "```", "'''"))
 			}
 			p("```\n")
 		}

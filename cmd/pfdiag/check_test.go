@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// deferredListing returns n deferred messages and h held ones, with the
+// given delay reason, as postqueue -j writes them.
+func deferredListing(n, h int, reason string) string {
+	var b strings.Builder
+	for i := 0; i < n+h; i++ {
+		q := "deferred"
+		if i >= n {
+			q = "hold"
+		}
+		fmt.Fprintf(&b, `{"queue_name": %q, "queue_id": "%05X%X", "arrival_time": 1796024035, "message_size": 1000, "forced_expire": false, "sender": "s@example.com", "recipients": [{"address": "r%d@example.net", "delay_reason": %q}]}`+"\n",
+			q, i, 0x10000+i, i, reason)
+	}
+	return b.String()
+}
+
+const refused = "connect to mx.example.net[192.0.2.1]:25: Connection refused"
+const blocked = "host mx.example.net[192.0.2.1] said: 554 5.7.1 Service unavailable; Client host [203.0.113.9] blocked using zen.spamhaus.org (in reply to RCPT TO command)"
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		args []string
+		code int
+		line string // the whole stdout
+	}{
+		{"ok", deferredListing(12, 2, refused), nil, 0,
+			"PFDIAG OK - 12 deferred | deferred=12;500;1000 hold=2 active=0 incoming=0 maildrop=0 bytes=14000B\n"},
+		{"empty queue", "", nil, 0,
+			"PFDIAG OK - 0 deferred | deferred=0;500;1000 hold=0 active=0 incoming=0 maildrop=0 bytes=0B\n"},
+		{"warning", deferredListing(612, 0, refused), nil, 1,
+			"PFDIAG WARNING - 612 deferred (warning > 500) | deferred=612;500;1000 hold=0 active=0 incoming=0 maildrop=0 bytes=612000B\n"},
+		{"boundary is not an alert", deferredListing(500, 0, refused), nil, 0,
+			"PFDIAG OK - 500 deferred | deferred=500;500;1000 hold=0 active=0 incoming=0 maildrop=0 bytes=500000B\n"},
+		{"critical", deferredListing(1001, 0, refused), nil, 2,
+			"PFDIAG CRITICAL - 1001 deferred (critical > 1000) | deferred=1001;500;1000 hold=0 active=0 incoming=0 maildrop=0 bytes=1001000B\n"},
+		{"custom thresholds and hold", deferredListing(3, 4, refused), []string{"--deferred-warn", "2", "--deferred-crit", "10", "--hold-crit", "3"}, 2,
+			"PFDIAG CRITICAL - 3 deferred (warning > 2), 4 hold (critical > 3) | deferred=3;2;10 hold=4;;3 active=0 incoming=0 maildrop=0 bytes=7000B\n"},
+		{"thresholds off", deferredListing(3000, 0, refused), []string{"--deferred-warn", "", "--deferred-crit", ""}, 0,
+			"PFDIAG OK - 3000 deferred | deferred=3000 hold=0 active=0 incoming=0 maildrop=0 bytes=3000000B\n"},
+		{"inside range", deferredListing(0, 0, refused), []string{"--deferred-crit", "@0:0"}, 2,
+			"PFDIAG CRITICAL - 0 deferred (critical in 0..0) | deferred=0;500;@0:0 hold=0 active=0 incoming=0 maildrop=0 bytes=0B\n"},
+		{"queued category", deferredListing(2, 0, blocked), []string{"--queue-category-warn", "blocklisted_ip=0", "--queue-category-crit", "blocklisted_ip=5"}, 1,
+			"PFDIAG WARNING - 2 queue_blocklisted_ip (warning > 0) | deferred=2;500;1000 hold=0 queue_blocklisted_ip=2;0;5 active=0 incoming=0 maildrop=0 bytes=2000B\n"},
+		{"queued category absent", deferredListing(2, 0, refused), []string{"--queue-category-warn", "blocklisted_ip=0"}, 0,
+			"PFDIAG OK - 2 deferred | deferred=2;500;1000 hold=0 queue_blocklisted_ip=0;0; active=0 incoming=0 maildrop=0 bytes=2000B\n"},
+		{"malformed lines are noted", "garbage\n" + deferredListing(1, 0, refused), nil, 0,
+			"PFDIAG OK - 1 deferred; 1 malformed lines | deferred=1;500;1000 hold=0 active=0 incoming=0 maildrop=0 bytes=1000B malformed=1\n"},
+		{"nothing but garbage", "garbage\n{\n", nil, 3,
+			"PFDIAG UNKNOWN - stdin: no postqueue -j object in 2 lines\n"},
+		{"bad range", "", []string{"--deferred-warn", "ten"}, 3,
+			"PFDIAG UNKNOWN - bad arguments: deferred warning threshold: range \"ten\": \"ten\" is not a number\n"},
+		{"bad flag", "", []string{"--nope"}, 3,
+			"PFDIAG UNKNOWN - bad arguments: unknown flag: --nope\n"},
+		{"unknown category", "", []string{"--queue-category-warn", "blocklist=1"}, 3,
+			""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(append([]string{"check"}, tt.args...), "-")
+			code, out, errs := runCmd(t, tt.in, args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d", code, tt.code)
+			}
+			if tt.line != "" && out != tt.line {
+				t.Errorf("stdout\n got %q\nwant %q", out, tt.line)
+			}
+			if strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, "PFDIAG ") {
+				t.Errorf("not one status line: %q", out)
+			}
+			if errs != "" {
+				t.Errorf("stderr %q, want nothing", errs)
+			}
+		})
+	}
+}
+
+func TestCheckUnknown(t *testing.T) {
+	dir := t.TempDir()
+	code, out, _ := runCmd(t, "", "check", "--postqueue", filepath.Join(dir, "nonexistent"))
+	if code != 3 || !strings.HasPrefix(out, "PFDIAG UNKNOWN - cannot read the queue: --postqueue ") {
+		t.Errorf("missing postqueue: exit %d, %q", code, out)
+	}
+	pq, _ := fakePostqueue(t, "", true)
+	code, out, _ = runCmd(t, "", "check", "--postqueue", pq)
+	if code != 3 || !strings.Contains(out, "mail system is down") || strings.Count(out, "\n") != 1 {
+		t.Errorf("postqueue failing: exit %d, %q", code, out)
+	}
+	code, out, _ = runCmd(t, "", "check", filepath.Join(dir, "nonexistent.json"))
+	if code != 3 || !strings.HasPrefix(out, "PFDIAG UNKNOWN - cannot read the queue: ") {
+		t.Errorf("missing file: exit %d, %q", code, out)
+	}
+	// A real listing through the fake postqueue: OK, 12 deferred.
+	b, err := os.ReadFile(realQueue(t, "real-postfix"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pq, _ = fakePostqueue(t, string(b), false)
+	code, out, errs := runCmd(t, "", "check", "--postqueue", pq, "--deferred-warn", "10")
+	if code != 1 || !strings.HasPrefix(out, "PFDIAG WARNING - 12 deferred (warning > 10) | deferred=12;10;1000 hold=2 ") || errs != "" {
+		t.Errorf("real listing: exit %d, %q, stderr %q", code, out, errs)
+	}
+}
+
+func TestNagiosRange(t *testing.T) {
+	inf := math.Inf(1)
+	tests := []struct {
+		raw     string
+		alertAt []float64
+		quietAt []float64
+		bad     bool
+	}{
+		{"10", []float64{-1, 10.5, 11, inf}, []float64{0, 5, 10}, false},
+		{"10:", []float64{-5, 9.9}, []float64{10, 1e9}, false},
+		{"~:10", []float64{10.1, 1e9}, []float64{-1e9, 0, 10}, false},
+		{"10:20", []float64{9, 21}, []float64{10, 15, 20}, false},
+		{"@10:20", []float64{10, 15, 20}, []float64{9, 21}, false},
+		{":5", []float64{6, -1}, []float64{0, 5}, false},
+		{"", nil, []float64{-1e9, 0, 1e9}, false},
+		{"20:10", nil, nil, true},
+		{"x", nil, nil, true},
+		{"1:x", nil, nil, true},
+		{"@", nil, nil, true},
+		{"NaN", nil, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			r, err := parseRange(tt.raw)
+			if (err != nil) != tt.bad {
+				t.Fatalf("parseRange(%q) error %v, want bad=%v", tt.raw, err, tt.bad)
+			}
+			for _, v := range tt.alertAt {
+				if !r.alert(v) {
+					t.Errorf("%q does not alert at %v", tt.raw, v)
+				}
+			}
+			for _, v := range tt.quietAt {
+				if r.alert(v) {
+					t.Errorf("%q alerts at %v", tt.raw, v)
+				}
+			}
+		})
+	}
+}
+
+func TestPerfLabel(t *testing.T) {
+	for in, want := range map[string]string{
+		"deferred":             "deferred",
+		"queue_blocklisted_ip": "queue_blocklisted_ip",
+		"a b":                  "'a b'",
+		"x='y":                 "'xy'",
+	} {
+		if got := perfLabel(in); got != want {
+			t.Errorf("perfLabel(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
