@@ -240,12 +240,16 @@ func categoryThresholds(eng *rules.Engine, warns, crits []string) ([]*threshold,
 	byCat := map[string]*pair{}
 	var order []string
 	parse := func(vals []string, crit bool) error {
+		flag := "queue-category-warn"
+		if crit {
+			flag = "queue-category-crit"
+		}
 		for _, v := range vals {
 			cat, rng, ok := strings.Cut(v, "=")
 			if !ok || cat == "" {
 				return fmt.Errorf("%q: want CATEGORY=RANGE", v)
 			}
-			if err := checkCategories(eng, []string{cat}); err != nil {
+			if err := checkCategories(eng, flag, []string{cat}); err != nil {
 				return err
 			}
 			p := byCat[cat]

@@ -85,7 +85,7 @@ func cmdQueue(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkCategories(eng, f.Categories); err != nil {
+	if err := checkCategories(eng, "category", f.Categories); err != nil {
 		return err
 	}
 	if *top == 0 {
@@ -203,7 +203,7 @@ func printableArg(s string) bool {
 
 // checkCategories makes a typo in --category a usage error instead of a
 // selection that silently matches nothing.
-func checkCategories(eng *rules.Engine, cats []string) error {
+func checkCategories(eng *rules.Engine, flag string, cats []string) error {
 	if len(cats) == 0 {
 		return nil
 	}
@@ -219,7 +219,7 @@ func checkCategories(eng *rules.Engine, cats []string) error {
 	for _, c := range cats {
 		if !known[c] {
 			sort.Strings(names)
-			return usagef("--category %q is not a delivery category; known: %s", c, strings.Join(names, ", "))
+			return usagef("--%s %q is not a delivery category; known: %s", flag, c, strings.Join(names, ", "))
 		}
 	}
 	return nil
