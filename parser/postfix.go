@@ -377,10 +377,12 @@ func parseCheck(ev *Event, action, b []byte) {
 			rest, _ = cutPrefix(rest, ": ")
 		}
 	}
-	// The trailing envelope starts at the last "; from=<": reply texts are
-	// written by strangers and may contain the same words.
+	// The trailing envelope is "; from=<s> to=<r> proto=P helo=<h>". Reply
+	// texts and addresses are written by strangers and may contain the
+	// same words, so anchor on the last " proto=", then the last " to=<"
+	// before it, then the last "; from=<" before that.
 	text := rest
-	if i := lastIndexStr(rest, "; from=<"); i >= 0 {
+	if i := envelopeStart(rest); i >= 0 {
 		text = rest[:i]
 		parseEnvelopeFields(ev, rest[i+2:])
 	}
@@ -388,10 +390,23 @@ func parseCheck(ev *Event, action, b []byte) {
 	ev.Code, ev.Enhanced = parseCodes(text)
 }
 
+// envelopeStart finds the "; from=<" that starts smtpd's trailing
+// envelope fields, or -1.
+func envelopeStart(b []byte) int {
+	limit := len(b)
+	if p := lastIndexStr(b, " proto="); p >= 0 {
+		limit = p
+	}
+	if t := lastIndexStr(b[:limit], " to=<"); t >= 0 {
+		limit = t
+	}
+	return lastIndexStr(b[:limit], "; from=<")
+}
+
 // parseContentCheck reads cleanup's header/body check log:
 // "Subject: text from host[ip]; from=<s> to=<r> proto=ESMTP helo=<h>: 5.7.1 reason".
 func parseContentCheck(ev *Event, b []byte) {
-	i := lastIndexStr(b, "; from=<")
+	i := envelopeStart(b)
 	if i < 0 {
 		ev.Reason = b
 		return
