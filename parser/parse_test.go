@@ -121,7 +121,7 @@ func TestParseKinds(t *testing.T) {
 			`Nov 30 07:10:02 mail1 postfix/smtpd[4379]: NOQUEUE: reject: RCPT from unknown[194.190.62.114]: 554 5.7.1 Service unavailable; Client host [194.190.62.114] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/194.190.62.114; from=<> to=<amanda.sanchez@example.com> proto=ESMTP helo=<desktop>`,
 			KindReject, fields{"qid": "NOQUEUE", "action": "reject", "stage": "RCPT", "client_ip": "194.190.62.114", "enhanced": "5.7.1",
 				"reason": "554 5.7.1 Service unavailable; Client host [194.190.62.114] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/194.190.62.114",
-				"to": "amanda.sanchez@example.com", "from": "", "helo": "desktop", "proto": "ESMTP"}},
+				"to":     "amanda.sanchez@example.com", "from": "", "helo": "desktop", "proto": "ESMTP"}},
 		{"NOQUEUE reject postscreen comma form",
 			`Feb 11 16:53:58 mail postfix/postscreen[1]: NOQUEUE: reject: RCPT from [192.0.2.9]:52384: 550 5.7.1 Service unavailable; client [192.0.2.9] blocked using zen.spamhaus.org; from=<spam@example.com>, to=<user@example.org>, proto=ESMTP, helo=<x>`,
 			KindReject, fields{"client_ip": "192.0.2.9", "from": "spam@example.com", "to": "user@example.org", "helo": "x"}},
