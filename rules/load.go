@@ -337,6 +337,14 @@ func (l *loader) rule(file string, n *yaml.Node, finding bool) (*Rule, bool, err
 			if r.Hop, err = scalar(file, v); err == nil && r.Hop != "local" && r.Hop != "remote" {
 				err = perr(file, v, "hop %q: want local or remote", r.Hop)
 			}
+		case "reply":
+			var b bool
+			if b, err = boolean(file, v); err == nil {
+				r.Reply = "no"
+				if b {
+					r.Reply = "yes"
+				}
+			}
 		case "any":
 			r.Any, err = phraseList(file, v)
 		case "all":

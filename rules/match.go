@@ -89,6 +89,16 @@ func (m *matchState) matches(r *compiled) bool {
 			return false
 		}
 	}
+	switch r.Reply {
+	case "yes":
+		if m.f.replyAt < 0 {
+			return false
+		}
+	case "no":
+		if m.f.replyAt >= 0 {
+			return false
+		}
+	}
 	for _, p := range r.all {
 		if !m.has(p) {
 			return false

@@ -247,7 +247,7 @@ func validEnhanced(s string) bool { return s != "" && enhancedAt(s) == s }
 // it finds in f. Masked: <addresses>, bare addresses, IPv4/IPv6 addresses,
 // bracketed hosts/IPs/socket paths and the host name before them, the value
 // of name=, digit runs of 4 or more, and long tokens mixing letters and
-// digits (queue IDs, message IDs, tracking IDs). Multi-line continuation
+// digits (queue IDs, message IDs, tracking IDs; 10 characters or more). Multi-line continuation
 // prefixes ("550-5.7.1 ") after the first are dropped, and white space is
 // collapsed, so phrases match across the lines of a joined reply.
 func normalise(dst []byte, s string, f *facts) []byte {
@@ -302,6 +302,9 @@ func normalise(dst []byte, s string, f *facts) []byte {
 			k := i
 			for k > 0 && hostChar(s[k-1]) {
 				k--
+			}
+			if k < i && !peerName(s[k:i]) {
+				k, h = i, len(dst) // "banned sender[192.0.2.7]": a word, not a peer
 			}
 			if k < i {
 				if f.relayHost == "" && f.relayIP == "" {
@@ -424,14 +427,16 @@ func token(dst []byte, s string, i int, f *facts, codeStr string, start int) (in
 					}
 				}
 			}
-			if n >= 4 {
+			if n >= 4 && !afterRFC(dst) {
 				return j, append(dst, '#')
 			}
 			// A short number trailing a masked ID ("…aesi45ad.33").
 			if l := len(dst); l >= 2 && dst[l-2] == '#' && (dst[l-1] == '.' || dst[l-1] == '-') {
 				return j, append(dst, '#')
 			}
-		} else if n >= 8 && digits >= 2 {
+		} else if n >= 10 && digits >= 2 {
+			// Queue IDs, message IDs, tracking IDs. Shorter codes mixing
+			// letters and digits carry meaning: TSS04, S3150, BL000001.
 			return j, append(dst, '#')
 		}
 	}
@@ -491,14 +496,21 @@ func ipv6End(s string, i int) int {
 }
 
 // addrEnd returns the index of the '>' closing an address-like "<…>" that
-// starts at s[i:], -1 if it is not one (too long, contains a space).
+// starts at s[i:], -1 if it is not one (too long, contains a space, or has
+// neither '@' nor '.').
 func addrEnd(s string, i int) int {
+	mark := false
 	for j := i; j < len(s) && j < i+320; j++ {
 		switch s[j] {
 		case '>':
-			return j
+			if mark {
+				return j
+			}
+			return -1
 		case ' ', '<', '\t':
 			return -1
+		case '@', '.':
+			mark = true // an address or a host, not "<LF>" or "<UNKNOWN>"
 		}
 	}
 	return -1
@@ -529,6 +541,33 @@ func bracketEnd(s string, i int) int {
 // is seen; '=' and '/' stop it so "id=user@example.org" keeps "id=".
 func localChar(c byte) bool {
 	return isAlnum(c) || c == '.' || c == '-' || c == '_' || c == '+' || c == '%'
+}
+
+// afterRFC reports whether dst ends with "rfc", "rfc " or "rfc." or a
+// Spectrum "AUP#I-" code prefix: those numbers ("not RFC 5322 compliant",
+// AUP#I-1100) carry meaning and are few.
+func afterRFC(dst []byte) bool {
+	t := string(dst[max(0, len(dst)-6):])
+	for _, p := range [...]string{"rfc", "rfc ", "rfc.", "aup#i-", "aup#o-", "aup#i", "aup#o"} {
+		if strings.HasSuffix(t, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// peerName reports whether the word before "[ip]" names a peer as Postfix
+// frames it: a host name with a dot, an IP, "unknown" or "localhost".
+func peerName(w string) bool {
+	if strings.IndexByte(w, '.') >= 0 || w == "unknown" || w == "localhost" {
+		return true
+	}
+	for i := 0; i < len(w); i++ {
+		if isDigit(w[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 func hostChar(c byte) bool { return isAlnum(c) || c == '.' || c == '-' || c == '_' }

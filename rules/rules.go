@@ -65,6 +65,7 @@ type Rule struct {
 	Relays   []string // relay host name ends with one of these domains (dot boundary)
 	Domains  []string // recipient domain ends with one of these domains
 	Hop      string   // "local" or "remote": where the failing next hop is
+	Reply    string   // "yes": the text carries a remote reply (said:, refused to talk to me:, a bare "550 …"); "no": it does not (Postfix's own text)
 
 	Any    []string // at least one phrase occurs (case-insensitive)
 	All    []string // every phrase occurs

@@ -230,7 +230,7 @@ func TestDecisionDetails(t *testing.T) {
 		},
 		{
 			name: "unclassified keeps the codes",
-			in:   Input{Reason: "host mx.example.com[192.0.2.1] said: 550 5.9.9 Frobnication refused (in reply to MAIL FROM command)", Status: "bounced"},
+			in:   Input{Reason: "host mx.example.com[192.0.2.1] said: 550 5.9.9 Frobnication zork (in reply to MAIL FROM command)", Status: "bounced"},
 			want: Diagnosis{Category: Unclassified, Class: Permanent, Code: 550, Enhanced: "5.9.9", Stage: "MAIL FROM"},
 		},
 		{
@@ -359,7 +359,7 @@ func TestNormalise(t *testing.T) {
 		{"connect to mx.example.com[2001:db8::1]:25: Network is unreachable",
 			"connect to []:25: network is unreachable"},
 		{"SPF fail - see http://www.openspf.net/Why?s=mfrom;id=user@example.org;ip=192.0.2.7;r=<UNKNOWN>",
-			"spf fail - see http://www.openspf.net/why?s=mfrom;id=#@;ip=#ip;r=<>"},
+			"spf fail - see http://www.openspf.net/why?s=mfrom;id=#@;ip=#ip;r=<unknown>"},
 		{"queue file 4jdG030C8zz5ygf size 123456",
 			"queue file # size #"},
 		{"\x00\x01weird\xff  text\t", "weird\xff text"},
@@ -523,12 +523,15 @@ rules:
 	tests := []struct{ reason, want string }{
 		{"host gw.partner.example[192.0.2.1] said: 451 frobnicator offline (in reply to RCPT TO command)", "site_quirk"},
 		{"host mx.example.com[192.0.2.1] said: 450 4.2.0 <a@b.example>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/b.example.html (in reply to RCPT TO command)", "rate_limited"},
-		{"host mx.example.com[192.0.2.1] said: 451 4.3.0 <a@b.example>: Temporary lookup failure (in reply to RCPT TO command)", Unclassified},
 	}
 	for _, tt := range tests {
 		if got := e.Classify(Input{Reason: tt.reason}); got.Category != tt.want {
 			t.Errorf("%q: got %s (%s), want %s", tt.reason, got.Category, got.Rule, tt.want)
 		}
+	}
+	// The disabled rule no longer decides; the enhanced code does.
+	if got := e.Classify(Input{Reason: "host mx.example.com[192.0.2.1] said: 451 4.3.0 <a@b.example>: Temporary lookup failure (in reply to RCPT TO command)"}); got.Rule == "temporary-lookup-failure" {
+		t.Errorf("disabled rule matched: %+v", got)
 	}
 	for _, r := range e.Rules() {
 		if r.ID == "temporary-lookup-failure" {

@@ -69,6 +69,9 @@ func conditions(r rules.Rule) string {
 	if r.Hop != "" {
 		parts = append(parts, "hop="+r.Hop)
 	}
+	if r.Reply != "" {
+		parts = append(parts, "reply="+r.Reply)
+	}
 	quote := func(ps []string) []string {
 		out := make([]string, len(ps))
 		for i, p := range ps {
@@ -129,6 +132,7 @@ type ruleJSON struct {
 	Relay       []string `json:"relay,omitempty"`
 	Domain      []string `json:"domain,omitempty"`
 	Hop         string   `json:"hop,omitempty"`
+	Reply       string   `json:"reply,omitempty"`
 	Any         []string `json:"any,omitempty"`
 	All         []string `json:"all,omitempty"`
 	None        []string `json:"none,omitempty"`
@@ -147,7 +151,7 @@ func writeRulesJSON(w io.Writer, rs []rules.Rule) error {
 		if err := enc.Encode(ruleJSON{
 			ID: r.ID, Category: r.Category, Finding: r.Finding, Priority: r.Priority,
 			Daemon: r.Daemons, Status: r.Statuses, Severity: r.Severity, DSN: r.DSN, Enhanced: r.Enhanced,
-			Code: r.Codes, Stage: r.Stages, Relay: r.Relays, Domain: r.Domains, Hop: r.Hop,
+			Code: r.Codes, Stage: r.Stages, Relay: r.Relays, Domain: r.Domains, Hop: r.Hop, Reply: r.Reply,
 			Any: r.Any, All: r.All, None: r.None, Regexp: r.Regexp, Actor: r.Actor,
 			Explanation: r.Explanation, Fix: r.Fix, Reference: r.Reference, Source: r.Source,
 		}); err != nil {
