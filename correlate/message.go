@@ -398,13 +398,12 @@ var fateRank = [numFate]int{
 	FateDeleted: 3, FateDiscarded: 2, FateRemoved: 1, FateAborted: 1, FateDelivered: 0,
 }
 
-// FinalFate is the message's fate followed through its hops: a message
-// delivered to a content filter ends with the re-injected copy's fate.
+// FinalFate is the message's fate combined with its hops': a message
+// delivered to a content filter ends with the re-injected copy's fate;
+// of several outcomes, the one that says most about where the mail is
+// (still queued, held, expired, bounced…) wins.
 func (m *Message) FinalFate() Fate {
-	if len(m.Hops) == 0 || m.Fate != FateDelivered {
-		return m.Fate
-	}
-	f := FateDelivered
+	f := m.Fate
 	for _, h := range m.Hops {
 		if hf := h.FinalFate(); fateRank[hf] > fateRank[f] {
 			f = hf

@@ -1,0 +1,1089 @@
+// Package badgerindex is the on-disk correlate.Index, in a Badger
+// key-value store. It is the only package of pfdiag that imports Badger.
+//
+// In: finished messages (Append) and checkpoints (Commit) from
+// correlate.Ingester; out: messages by time window or by queue ID,
+// message-id, recipient or sender, hour aggregates, and the read
+// positions of the logs ingested.
+//
+// # Layout
+//
+// Keys start with one byte naming what they hold; seq is the checkpoint
+// number that wrote the key (8 bytes, big-endian), n a counter within it.
+//
+//	m seq                       last committed checkpoint (the commit point)
+//	x                           correlator state (smtpd sessions, pending links)
+//	s FINGERPRINT               read position of one log stream
+//	c seq n                     chunk: up to 4096 finished messages, encoded
+//	d seq n                     the chunk's message count and time span
+//	p seq n                     the chunk's postings: sorted (hash(field, value), index)
+//	o HOST 0 INST 0 QID 0 FIRST seq   open message (empty value: closed)
+//	h HOUR seq                  hour aggregates: a delta, or a full value that replaces older ones
+//
+// Finished messages are written once, packed into chunks (a few keys per
+// thousand messages instead of several per message: ingest is bounded
+// by Badger's per-key cost otherwise). Lookups scan the small postings
+// of the chunks whose time span overlaps the window, then decode only
+// the matching records; a report over a window decodes its chunks.
+//
+// # Checkpoints
+//
+// Every key a checkpoint writes carries its seq and is written through a
+// WriteBatch (which Badger may split into several transactions); readers
+// ignore keys whose seq is above the committed one. The checkpoint becomes
+// visible when one small transaction writes m (seq), x and the sources.
+// Versions a checkpoint supersedes are deleted after that, and Open (for
+// writing) removes whatever a crash left: keys above the committed seq and
+// superseded versions. A crash therefore loses exactly the work since the
+// last commit, which the next run re-reads from the committed offsets.
+//
+// # Memory
+//
+// Badger's defaults reserve hundreds of MB (64 MB memtables ×5, a 256 MB
+// block cache, 1 GB value-log files mapped in memory). Here memtables
+// are 16 MB ×2, caches 8+4 MB, and value-log files 32 MB; records go to
+// the value log (ValueThreshold 1 KB), so the LSM tree holds little more
+// than keys and compactions stay cheap.
+package badgerindex
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/pfdiag/pfdiag/correlate"
+)
+
+// Options configure Open.
+type Options struct {
+	// ReadOnly opens the index for reading (reports): several readers may
+	// share it, but not with a writer.
+	ReadOnly bool
+	// Retain is how long what is written stays in the index (Badger TTL,
+	// counted from the write); 0 keeps everything.
+	Retain time.Duration
+	// Now is the wall clock for TTLs; nil means time.Now.
+	Now func() time.Time
+}
+
+// Index is a correlate.Index stored with Badger.
+type Index struct {
+	db        *badger.DB
+	dir       string
+	opts      Options
+	committed uint64
+
+	// Writer state.
+	wb         *badger.WriteBatch
+	chunk      chunkBuf
+	chunkN     uint32
+	openSeq    map[string]uint64   // open message key (without seq) → live version
+	hourVers   map[uint64][]uint64 // hour key → live versions
+	tombstones [][]byte            // closed-message markers to delete at the next commit
+}
+
+var _ correlate.Index = (*Index)(nil)
+
+const (
+	pMeta   = 'm'
+	pState  = 'x'
+	pSource = 's'
+	pChunk  = 'c'
+	pDir    = 'd'
+	pPost   = 'p'
+	pOpen   = 'o'
+	pHour   = 'h'
+
+	chunkMessages = 4096
+	chunkBytes    = 512 << 10
+	chunkVersion  = 1
+	hourCompact   = 8 // merge an hour's versions into one beyond this many
+)
+
+var metaKey = []byte{pMeta}
+
+// LockedError is returned by Open when another process has the index open
+// for writing (or, for a writer, for reading).
+type LockedError struct {
+	Dir string
+	PID int // 0 when unknown
+}
+
+func (e *LockedError) Error() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("index %s is in use by another pfdiag process (pid %d)", e.Dir, e.PID)
+	}
+	return fmt.Sprintf("index %s is in use by another pfdiag process", e.Dir)
+}
+
+// ErrNoIndex is returned by a read-only Open of a directory holding no index.
+var ErrNoIndex = errors.New("no index here yet (run pfdiag ingest first)")
+
+// Open opens (creating when writable) the index in dir.
+func Open(dir string, opts Options) (*Index, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ReadOnly {
+		if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err != nil {
+			return nil, fmt.Errorf("open index %s: %w", dir, ErrNoIndex)
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open index: %w", err)
+	}
+	bo := badger.DefaultOptions(dir).
+		WithLogger(nil).
+		WithReadOnly(opts.ReadOnly).
+		WithMetricsEnabled(false).
+		WithDetectConflicts(false).
+		WithNumGoroutines(2).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithBaseTableSize(4 << 20).
+		WithBaseLevelSize(16 << 20).
+		WithNumCompactors(2).
+		WithBlockCacheSize(8 << 20).
+		WithIndexCacheSize(4 << 20).
+		WithValueLogFileSize(32 << 20).
+		WithValueThreshold(1 << 10).
+		WithCompression(options.None)
+	db, err := badger.Open(bo)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, &LockedError{Dir: dir, PID: lockPID(dir)}
+		}
+		return nil, fmt.Errorf("open index %s: %w", dir, err)
+	}
+	x := &Index{db: db, dir: dir, opts: opts}
+	if err := x.readMeta(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if !opts.ReadOnly {
+		if err := x.recover(); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open index %s: %w", dir, err)
+		}
+		x.wb = db.NewWriteBatch()
+	}
+	return x, nil
+}
+
+// lockPID reads the pid Badger writes in its LOCK file.
+func lockPID(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, "LOCK"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// Dir returns the directory of the index.
+func (x *Index) Dir() string { return x.dir }
+
+func (x *Index) readMeta() error {
+	return x.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(metaKey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("index %s: %w: commit point", x.dir, correlate.ErrCorrupt)
+			}
+			x.committed = binary.BigEndian.Uint64(v)
+			return nil
+		})
+	})
+}
+
+func be64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+
+func seqKey(p byte, seq uint64, n uint32) []byte {
+	k := make([]byte, 0, 13)
+	k = append(k, p)
+	k = be64(k, seq)
+	return binary.BigEndian.AppendUint32(k, n)
+}
+
+// openBase is the key of an open message without its version.
+func openBase(r correlate.Ref) []byte {
+	k := make([]byte, 0, 1+len(r.Host)+len(r.Instance)+len(r.QueueID)+3+8)
+	k = append(k, pOpen)
+	k = append(k, r.Host...)
+	k = append(k, 0)
+	k = append(k, r.Instance...)
+	k = append(k, 0)
+	k = append(k, r.QueueID...)
+	k = append(k, 0)
+	return be64(k, uint64(r.First.UnixMicro())^1<<63)
+}
+
+func hourIdx(t time.Time) uint64 {
+	u := t.Unix()
+	if u < 0 {
+		u -= 3599
+	}
+	return uint64(u/3600) ^ 1<<63
+}
+
+func hourKey(idx, seq uint64) []byte {
+	k := make([]byte, 0, 17)
+	k = append(k, pHour)
+	k = be64(k, idx)
+	return be64(k, seq)
+}
+
+func (x *Index) entry(k, v []byte) *badger.Entry {
+	e := badger.NewEntry(k, v)
+	if x.opts.Retain > 0 {
+		e.ExpiresAt = uint64(x.opts.Now().Add(x.opts.Retain).Unix())
+	}
+	return e
+}
+
+// recover removes what a crash left (keys above the commit point,
+// superseded versions) and loads the writer's view of live versions.
+func (x *Index) recover() error {
+	x.openSeq = map[string]uint64{}
+	x.hourVers = map[uint64][]uint64{}
+	var del [][]byte
+	err := x.db.View(func(txn *badger.Txn) error {
+		io := badger.DefaultIteratorOptions
+		io.PrefetchValues = false
+		it := txn.NewIterator(io)
+		defer it.Close()
+		for _, p := range []byte{pChunk, pDir, pPost} {
+			start := seqKey(p, x.committed+1, 0)
+			for it.Seek(start); it.ValidForPrefix([]byte{p}); it.Next() {
+				del = append(del, it.Item().KeyCopy(nil))
+			}
+		}
+		// Open messages: keep the newest committed version unless it is
+		// a closed marker.
+		var group [][]byte
+		flush := func() {
+			live := -1
+			for i := len(group) - 1; i >= 0; i-- {
+				k := group[i]
+				if binary.BigEndian.Uint64(k[len(k)-8:]) <= x.committed {
+					live = i
+					break
+				}
+			}
+			for i, k := range group {
+				if i == live {
+					continue
+				}
+				del = append(del, k)
+			}
+			if live >= 0 {
+				k := group[live]
+				base := string(k[:len(k)-8])
+				// An empty value is a closed marker.
+				if it2, err := txn.Get(k); err == nil && it2.ValueSize() > 0 {
+					x.openSeq[base] = binary.BigEndian.Uint64(k[len(k)-8:])
+				} else {
+					del = append(del, k)
+				}
+			}
+			group = group[:0]
+		}
+		var base []byte
+		for it.Seek([]byte{pOpen}); it.ValidForPrefix([]byte{pOpen}); it.Next() {
+			k := it.Item().KeyCopy(nil)
+			if len(k) < 9 {
+				del = append(del, k)
+				continue
+			}
+			if base != nil && !bytes.Equal(k[:len(k)-8], base) {
+				flush()
+			}
+			base = k[:len(k)-8]
+			group = append(group, k)
+		}
+		flush()
+		// Hours: keep the versions from the newest committed full one.
+		var hgroup [][]byte
+		var hfull []bool
+		hflush := func() {
+			start := 0
+			for i := range hgroup {
+				k := hgroup[i]
+				if binary.BigEndian.Uint64(k[9:]) <= x.committed && hfull[i] {
+					start = i
+				}
+			}
+			for i, k := range hgroup {
+				seq := binary.BigEndian.Uint64(k[9:])
+				if i < start || seq > x.committed {
+					del = append(del, k)
+					continue
+				}
+				idx := binary.BigEndian.Uint64(k[1:9])
+				x.hourVers[idx] = append(x.hourVers[idx], seq)
+			}
+			hgroup, hfull = hgroup[:0], hfull[:0]
+		}
+		var hidx []byte
+		for it.Seek([]byte{pHour}); it.ValidForPrefix([]byte{pHour}); it.Next() {
+			item := it.Item()
+			k := item.KeyCopy(nil)
+			if len(k) != 17 {
+				del = append(del, k)
+				continue
+			}
+			if hidx != nil && !bytes.Equal(k[1:9], hidx) {
+				hflush()
+			}
+			hidx = k[1:9]
+			full := false
+			if err := item.Value(func(v []byte) error {
+				full = len(v) > 0 && v[0] == 1
+				return nil
+			}); err != nil {
+				return err
+			}
+			hgroup = append(hgroup, k)
+			hfull = append(hfull, full)
+		}
+		hflush()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return x.deleteKeys(del)
+}
+
+func (x *Index) deleteKeys(keys [][]byte) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	wb := x.db.NewWriteBatch()
+	for _, k := range keys {
+		if err := wb.Delete(k); err != nil {
+			wb.Cancel()
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
+// Load returns the committed open messages, sources and state.
+func (x *Index) Load(ctx context.Context) (*correlate.Snapshot, error) {
+	if x.opts.ReadOnly {
+		return nil, correlate.ErrReadOnly
+	}
+	s := &correlate.Snapshot{}
+	bases := make([]string, 0, len(x.openSeq))
+	for b := range x.openSeq {
+		bases = append(bases, b)
+	}
+	sort.Strings(bases)
+	err := x.db.View(func(txn *badger.Txn) error {
+		for i, b := range bases {
+			if i%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			k := be64([]byte(b), x.openSeq[b])
+			m, err := getMessage(txn, k)
+			if err != nil {
+				return err
+			}
+			if m != nil {
+				s.Open = append(s.Open, m)
+			}
+		}
+		it, err := txn.Get([]byte{pState})
+		if err == nil {
+			s.State, err = it.ValueCopy(nil)
+		}
+		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", x.dir, err)
+	}
+	s.Sources, err = x.Sources(ctx)
+	return s, err
+}
+
+func getMessage(txn *badger.Txn, k []byte) (*correlate.Message, error) {
+	it, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m *correlate.Message
+	err = it.Value(func(v []byte) error {
+		if len(v) == 0 {
+			return nil
+		}
+		var err error
+		m, err = correlate.DecodeMessage(v)
+		return err
+	})
+	return m, err
+}
+
+// chunkBuf collects finished messages into one chunk.
+type chunkBuf struct {
+	body      []byte
+	lens      []int
+	posts     []uint64
+	min, max  int64
+	scratch   []byte
+	lowerBuf  []byte
+	haveRange bool
+}
+
+// Append encodes messages into chunks, written (with the next
+// checkpoint's seq) as they fill.
+func (x *Index) Append(ctx context.Context, msgs []*correlate.Message) error {
+	if x.opts.ReadOnly {
+		return correlate.ErrReadOnly
+	}
+	c := &x.chunk
+	for _, m := range msgs {
+		n := len(c.lens)
+		before := len(c.body)
+		c.body = correlate.AppendMessage(c.body, m)
+		c.lens = append(c.lens, len(c.body)-before)
+		first, last := m.Span()
+		if f, l := first.UnixMicro(), last.UnixMicro(); !c.haveRange {
+			c.min, c.max, c.haveRange = f, l, true
+		} else {
+			c.min, c.max = min(c.min, f), max(c.max, l)
+		}
+		c.addPostings(m, uint64(n))
+		if len(c.lens) >= chunkMessages || len(c.body) >= chunkBytes {
+			if err := x.flushChunk(); err != nil {
+				return err
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// postingHash hashes a lookup value as correlate.LookupValue normalises
+// it, without allocating for ASCII values.
+func postingHash(f correlate.Field, v string, scratch *[]byte) uint64 {
+	h := fnv.New64a()
+	var buf [1]byte
+	buf[0] = byte(f)
+	h.Write(buf[:])
+	if f != correlate.ByQueueID {
+		for i := 0; i < len(v); i++ {
+			if v[i] >= utf8.RuneSelf {
+				h.Write([]byte(strings.ToLower(v)))
+				return h.Sum64()
+			}
+		}
+		b := (*scratch)[:0]
+		for i := 0; i < len(v); i++ {
+			c := v[i]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+		}
+		*scratch = b
+		h.Write(b)
+		return h.Sum64()
+	}
+	h.Write([]byte(v))
+	return h.Sum64()
+}
+
+func trimLookup(f correlate.Field, v string) string {
+	switch f {
+	case correlate.ByMessageID:
+		v = strings.TrimSpace(v)
+		v = strings.TrimPrefix(v, "<")
+		return strings.TrimSuffix(v, ">")
+	case correlate.ByRecipient, correlate.BySender:
+		return strings.TrimSuffix(strings.TrimPrefix(v, "<"), ">")
+	}
+	return v
+}
+
+func (c *chunkBuf) addPostings(m *correlate.Message, idx uint64) {
+	add := func(f correlate.Field, v string) {
+		h := postingHash(f, trimLookup(f, v), &c.lowerBuf)
+		c.posts = append(c.posts, h&^0xffff|idx)
+	}
+	m.Walk(func(h *correlate.Message) {
+		add(correlate.ByQueueID, h.QueueID)
+		if h.MessageID != "" {
+			add(correlate.ByMessageID, h.MessageID)
+		}
+		if h.HasSender {
+			add(correlate.BySender, h.Sender)
+		}
+		for i := range h.Recipients {
+			r := &h.Recipients[i]
+			add(correlate.ByRecipient, r.Address)
+			if r.OrigTo != "" {
+				add(correlate.ByRecipient, r.OrigTo)
+			}
+		}
+	})
+}
+
+func (x *Index) flushChunk() error {
+	c := &x.chunk
+	if len(c.lens) == 0 {
+		return nil
+	}
+	seq := x.committed + 1
+	n := x.chunkN
+	x.chunkN++
+	v := make([]byte, 0, len(c.body)+3*len(c.lens)+8)
+	v = append(v, chunkVersion)
+	v = binary.AppendUvarint(v, uint64(len(c.lens)))
+	for _, l := range c.lens {
+		v = binary.AppendUvarint(v, uint64(l))
+	}
+	v = append(v, c.body...)
+	d := binary.AppendUvarint(nil, uint64(len(c.lens)))
+	d = binary.AppendVarint(d, c.min)
+	d = binary.AppendVarint(d, c.max)
+	slices.Sort(c.posts)
+	c.posts = slices.Compact(c.posts)
+	p := make([]byte, 0, 8*len(c.posts))
+	for _, e := range c.posts {
+		p = be64(p, e)
+	}
+	for _, e := range []*badger.Entry{
+		x.entry(seqKey(pChunk, seq, n), v),
+		x.entry(seqKey(pDir, seq, n), d),
+		x.entry(seqKey(pPost, seq, n), p),
+	} {
+		if err := x.wb.SetEntry(e); err != nil {
+			return fmt.Errorf("index %s: write chunk: %w", x.dir, err)
+		}
+	}
+	c.body, c.lens, c.posts, c.haveRange = c.body[:0], c.lens[:0], c.posts[:0], false
+	return nil
+}
+
+// Commit publishes the staged messages and the checkpoint: everything is
+// written with seq = committed+1, then the commit point.
+func (x *Index) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
+	if x.opts.ReadOnly {
+		return correlate.ErrReadOnly
+	}
+	if err := x.commit(ctx, cp); err != nil {
+		return fmt.Errorf("index %s: %w", x.dir, err)
+	}
+	return nil
+}
+
+func (x *Index) commit(ctx context.Context, cp *correlate.Checkpoint) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	seq := x.committed + 1
+	if err := x.flushChunk(); err != nil {
+		return err
+	}
+	var del [][]byte
+	del = append(del, x.tombstones...)
+	var tomb [][]byte
+	newOpen := map[string]uint64{}
+	for _, r := range cp.Closed {
+		base := openBase(r)
+		old, ok := x.openSeq[string(base)]
+		if !ok {
+			continue
+		}
+		k := be64(base, seq)
+		if err := x.wb.SetEntry(x.entry(k, nil)); err != nil {
+			return err
+		}
+		tomb = append(tomb, k)
+		del = append(del, be64(slices.Clone(base), old))
+		newOpen[string(base)] = 0
+	}
+	for _, m := range cp.Open {
+		base := openBase(m.Ref)
+		if err := x.wb.SetEntry(x.entry(be64(slices.Clone(base), seq), correlate.AppendMessage(nil, m))); err != nil {
+			return err
+		}
+		if old, ok := x.openSeq[string(base)]; ok {
+			del = append(del, be64(slices.Clone(base), old))
+		}
+		newOpen[string(base)] = seq
+	}
+	newHours := map[uint64][]uint64{}
+	for _, h := range cp.Hours {
+		idx := hourIdx(h.Start)
+		vers := x.hourVers[idx]
+		if len(vers) >= hourCompact-1 {
+			full, err := x.readHour(idx)
+			if err != nil {
+				return err
+			}
+			if full == nil {
+				full = h
+			} else {
+				full.Merge(h)
+			}
+			v := append([]byte{1}, correlate.AppendHour(nil, full)...)
+			if err := x.wb.SetEntry(x.entry(hourKey(idx, seq), v)); err != nil {
+				return err
+			}
+			for _, s := range vers {
+				del = append(del, hourKey(idx, s))
+			}
+			newHours[idx] = []uint64{seq}
+			continue
+		}
+		v := append([]byte{0}, correlate.AppendHour(nil, h)...)
+		if err := x.wb.SetEntry(x.entry(hourKey(idx, seq), v)); err != nil {
+			return err
+		}
+		newHours[idx] = append(slices.Clone(vers), seq)
+	}
+	if err := x.wb.Flush(); err != nil {
+		return err
+	}
+	x.wb = x.db.NewWriteBatch()
+	// The commit point.
+	err := x.db.Update(func(txn *badger.Txn) error {
+		for _, s := range cp.Sources {
+			if err := txn.Set(append([]byte{pSource}, s.Fingerprint...), correlate.AppendSource(nil, &s)); err != nil {
+				return err
+			}
+		}
+		if cp.State != nil {
+			if err := txn.Set([]byte{pState}, cp.State); err != nil {
+				return err
+			}
+		}
+		return txn.Set(metaKey, be64(nil, seq))
+	})
+	if err != nil {
+		return err
+	}
+	x.committed = seq
+	x.chunkN = 0
+	for b, s := range newOpen {
+		if s == 0 {
+			delete(x.openSeq, b)
+		} else {
+			x.openSeq[b] = s
+		}
+	}
+	for idx, v := range newHours {
+		x.hourVers[idx] = v
+	}
+	// Superseded versions; closed markers go at the next commit, after
+	// the versions they hide are surely gone.
+	x.tombstones = tomb
+	return x.deleteKeys(del)
+}
+
+// readHour merges the committed versions of one hour (nil when none).
+func (x *Index) readHour(idx uint64) (*correlate.Hour, error) {
+	var out *correlate.Hour
+	err := x.db.View(func(txn *badger.Txn) error {
+		var err error
+		out, err = x.hourIn(txn, idx)
+		return err
+	})
+	return out, err
+}
+
+func (x *Index) hourIn(txn *badger.Txn, idx uint64) (*correlate.Hour, error) {
+	var out *correlate.Hour
+	prefix := be64([]byte{pHour}, idx)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		k := item.Key()
+		if len(k) != 17 || binary.BigEndian.Uint64(k[9:]) > x.committed {
+			continue
+		}
+		err := item.Value(func(v []byte) error {
+			if len(v) < 1 {
+				return correlate.ErrCorrupt
+			}
+			h, err := correlate.DecodeHour(v[1:])
+			if err != nil {
+				return err
+			}
+			if v[0] == 1 || out == nil {
+				out = h
+			} else {
+				out.Merge(h)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// chunkRef names one chunk and the messages wanted from it (nil: all).
+type chunkRef struct {
+	seq  uint64
+	n    uint32
+	want []int
+}
+
+// Messages calls fn for the committed messages matching q: finished ones
+// chunk by chunk, then open ones.
+func (x *Index) Messages(ctx context.Context, q correlate.Query, fn func(*correlate.Message) error) error {
+	err := x.db.View(func(txn *badger.Txn) error {
+		var refs []chunkRef
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pDir}, PrefetchValues: false})
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			k := item.Key()
+			if len(k) != 13 {
+				continue
+			}
+			seq := binary.BigEndian.Uint64(k[1:9])
+			if seq > x.committed {
+				continue
+			}
+			var lo, hi int64
+			err := item.Value(func(v []byte) error {
+				_, n := binary.Uvarint(v)
+				if n <= 0 {
+					return correlate.ErrCorrupt
+				}
+				var m int
+				lo, m = binary.Varint(v[n:])
+				if m <= 0 {
+					return correlate.ErrCorrupt
+				}
+				hi, m = binary.Varint(v[n+m:])
+				if m <= 0 {
+					return correlate.ErrCorrupt
+				}
+				return nil
+			})
+			if err != nil {
+				it.Close()
+				return err
+			}
+			if q.Overlaps(time.UnixMicro(lo), time.UnixMicro(hi)) {
+				refs = append(refs, chunkRef{seq: seq, n: binary.BigEndian.Uint32(k[9:])})
+			}
+		}
+		it.Close()
+		var hash uint64
+		if q.By != correlate.ByAny {
+			var scratch []byte
+			hash = postingHash(q.By, correlate.LookupValue(q.By, q.Value), &scratch) &^ 0xffff
+		}
+		for i := range refs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			r := &refs[i]
+			if q.By != correlate.ByAny {
+				want, err := lookupPostings(txn, r, hash)
+				if err != nil {
+					return err
+				}
+				if len(want) == 0 {
+					continue
+				}
+				r.want = want
+			}
+			if err := x.scanChunk(txn, r, &q, fn); err != nil {
+				return err
+			}
+		}
+		return x.scanOpen(ctx, txn, &q, fn)
+	})
+	if err != nil {
+		var stop *fnError
+		if errors.As(err, &stop) {
+			return stop.err
+		}
+		return fmt.Errorf("index %s: %w", x.dir, err)
+	}
+	return nil
+}
+
+// fnError carries the callback's error through Badger unchanged.
+type fnError struct{ err error }
+
+func (e *fnError) Error() string { return e.err.Error() }
+
+func lookupPostings(txn *badger.Txn, r *chunkRef, hash uint64) ([]int, error) {
+	item, err := txn.Get(seqKey(pPost, r.seq, r.n))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var want []int
+	err = item.Value(func(v []byte) error {
+		n := len(v) / 8
+		i := sort.Search(n, func(i int) bool { return binary.BigEndian.Uint64(v[8*i:]) >= hash })
+		for ; i < n; i++ {
+			e := binary.BigEndian.Uint64(v[8*i:])
+			if e&^0xffff != hash {
+				break
+			}
+			want = append(want, int(e&0xffff))
+		}
+		return nil
+	})
+	return want, err
+}
+
+func (x *Index) scanChunk(txn *badger.Txn, r *chunkRef, q *correlate.Query, fn func(*correlate.Message) error) error {
+	item, err := txn.Get(seqKey(pChunk, r.seq, r.n))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil // expired
+	}
+	if err != nil {
+		return err
+	}
+	return item.Value(func(v []byte) error {
+		if len(v) < 1 || v[0] != chunkVersion {
+			return fmt.Errorf("%w: chunk %d/%d", correlate.ErrCorrupt, r.seq, r.n)
+		}
+		v = v[1:]
+		cnt, n := binary.Uvarint(v)
+		if n <= 0 || cnt > uint64(len(v)) {
+			return correlate.ErrCorrupt
+		}
+		v = v[n:]
+		offs := make([]int, cnt+1)
+		for i := uint64(0); i < cnt; i++ {
+			l, n := binary.Uvarint(v)
+			if n <= 0 {
+				return correlate.ErrCorrupt
+			}
+			v = v[n:]
+			offs[i+1] = offs[i] + int(l)
+		}
+		if offs[cnt] > len(v) {
+			return correlate.ErrCorrupt
+		}
+		visit := func(i int) error {
+			if i < 0 || i >= int(cnt) {
+				return nil
+			}
+			m, err := correlate.DecodeMessage(v[offs[i]:offs[i+1]])
+			if err != nil {
+				return fmt.Errorf("chunk %d/%d message %d: %w", r.seq, r.n, i, err)
+			}
+			if q.Match(m) {
+				if err := fn(m); err != nil {
+					return &fnError{err}
+				}
+			}
+			return nil
+		}
+		if r.want != nil {
+			for _, i := range r.want {
+				if err := visit(i); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		for i := 0; i < int(cnt); i++ {
+			if err := visit(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (x *Index) scanOpen(ctx context.Context, txn *badger.Txn, q *correlate.Query, fn func(*correlate.Message) error) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pOpen}, PrefetchValues: false})
+	defer it.Close()
+	var liveKey []byte
+	var liveBase []byte
+	emit := func() error {
+		if liveKey == nil {
+			return nil
+		}
+		m, err := getMessage(txn, liveKey)
+		liveKey = nil
+		if err != nil || m == nil {
+			return err
+		}
+		if q.Match(m) {
+			if err := fn(m); err != nil {
+				return &fnError{err}
+			}
+		}
+		return nil
+	}
+	n := 0
+	for it.Rewind(); it.Valid(); it.Next() {
+		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		k := it.Item().Key()
+		if len(k) < 9 {
+			continue
+		}
+		base := k[:len(k)-8]
+		if liveBase != nil && !bytes.Equal(base, liveBase) {
+			if err := emit(); err != nil {
+				return err
+			}
+		}
+		liveBase = append(liveBase[:0], base...)
+		if binary.BigEndian.Uint64(k[len(k)-8:]) <= x.committed {
+			liveKey = it.Item().KeyCopy(liveKey)
+		}
+	}
+	return emit()
+}
+
+// Hours calls fn for each stored hour overlapping [since, until), in time order.
+func (x *Index) Hours(ctx context.Context, since, until time.Time, fn func(*correlate.Hour) error) error {
+	err := x.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pHour}, PrefetchValues: false})
+		var idxs []uint64
+		start := []byte{pHour}
+		if !since.IsZero() {
+			start = be64(start, hourIdx(since))
+		}
+		for it.Seek(start); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) != 17 {
+				continue
+			}
+			idx := binary.BigEndian.Uint64(k[1:9])
+			if !until.IsZero() && int64(idx^1<<63)*3600 >= until.Unix() {
+				break
+			}
+			if len(idxs) == 0 || idxs[len(idxs)-1] != idx {
+				idxs = append(idxs, idx)
+			}
+		}
+		it.Close()
+		for _, idx := range idxs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			h, err := x.hourIn(txn, idx)
+			if err != nil {
+				return err
+			}
+			if h == nil {
+				continue
+			}
+			if err := fn(h); err != nil {
+				return &fnError{err}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		var stop *fnError
+		if errors.As(err, &stop) {
+			return stop.err
+		}
+		return fmt.Errorf("index %s: %w", x.dir, err)
+	}
+	return nil
+}
+
+// Sources returns the read positions stored, ordered by name.
+func (x *Index) Sources(ctx context.Context) ([]correlate.Source, error) {
+	var out []correlate.Source
+	err := x.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pSource}, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			err := it.Item().Value(func(v []byte) error {
+				s, err := correlate.DecodeSource(v)
+				if err != nil {
+					return err
+				}
+				out = append(out, s)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", x.dir, err)
+	}
+	slices.SortFunc(out, func(a, b correlate.Source) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Fingerprint, b.Fingerprint)
+	})
+	return out, nil
+}
+
+// Close drops what was staged since the last commit and closes the
+// store. A writer first reclaims value-log space of expired or
+// superseded records.
+func (x *Index) Close() error {
+	if x.db == nil {
+		return nil
+	}
+	if x.wb != nil {
+		x.wb.Cancel()
+		x.wb = nil
+		if len(x.tombstones) > 0 {
+			x.deleteKeys(x.tombstones)
+			x.tombstones = nil
+		}
+		for i := 0; i < 4; i++ {
+			if x.db.RunValueLogGC(0.5) != nil {
+				break
+			}
+		}
+	}
+	err := x.db.Close()
+	x.db = nil
+	if err != nil {
+		return fmt.Errorf("close index %s: %w", x.dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package correlate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/pfdiag/pfdiag/parser"
+	"github.com/pfdiag/pfdiag/parser/input"
+)
+
+// IngestOptions configure an Ingester.
+type IngestOptions struct {
+	Correlator Options
+	// Parse holds the parser options every file starts from (Year, Loc,
+	// MaxLineLen); Ref, Offset, FirstLine and HoldPartial are set per file.
+	Parse parser.Options
+	// CheckpointLines: a checkpoint is committed whenever a source's line
+	// number reaches a multiple of it, and at the end of each source.
+	// Positions depend only on the input, so a run interrupted and
+	// resumed checkpoints where an uninterrupted run does. 0 means 250000.
+	CheckpointLines int64
+	// Now is the wall clock (Source.Updated, Ref for standard input);
+	// nil means time.Now.
+	Now func() time.Time
+}
+
+// FileResult says what Read did with one input.
+type FileResult struct {
+	Name        string
+	Fingerprint string
+	// Known: the index had read this content before (same first line,
+	// whatever the name or compression); reading resumed at Resumed.
+	Known   bool
+	Resumed int64
+	Lines   int64 // lines read now
+	Bytes   int64 // decompressed bytes read now
+	// Shorter: the content is shorter than what the index read under the
+	// same fingerprint (a truncated copy); nothing was read.
+	Shorter bool
+}
+
+// Ingester reads logs into an index through a Correlator, committing a
+// checkpoint (finished messages, open messages, aggregates, source
+// offsets) every CheckpointLines lines and at the end of each input.
+type Ingester struct {
+	idx     Index
+	opts    IngestOptions
+	c       *Correlator
+	sources map[string]Source
+}
+
+// NewIngester loads the index's committed state and returns an Ingester
+// resuming from it.
+func NewIngester(ctx context.Context, idx Index, opts IngestOptions) (*Ingester, error) {
+	if opts.CheckpointLines <= 0 {
+		opts.CheckpointLines = 250000
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	snap, err := idx.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load index: %w", err)
+	}
+	c := New(opts.Correlator)
+	if err := c.Restore(snap); err != nil {
+		return nil, fmt.Errorf("load index: %w", err)
+	}
+	in := &Ingester{idx: idx, opts: opts, c: c, sources: map[string]Source{}}
+	for _, s := range snap.Sources {
+		in.sources[s.Fingerprint] = s
+	}
+	return in, nil
+}
+
+// Correlator returns the correlator (for its Stats and Open count).
+func (in *Ingester) Correlator() *Correlator { return in.c }
+
+// Read reads one opened input from where the index stopped reading the
+// same content, and commits. On a cancelled ctx it commits what it read
+// and returns ctx.Err().
+func (in *Ingester) Read(ctx context.Context, f *input.File) (FileResult, error) {
+	res := FileResult{Name: f.Name}
+	fp := f.Fingerprint()
+	res.Fingerprint = fp
+	src := Source{Fingerprint: fp}
+	if old, ok := in.sources[fp]; ok && fp != "" {
+		src = old
+		res.Known, res.Resumed = true, old.Offset
+		if old.Offset > 0 {
+			if err := f.Skip(old.Offset); err != nil {
+				if errors.Is(err, io.ErrUnexpectedEOF) {
+					res.Shorter = true
+					return res, nil
+				}
+				return res, fmt.Errorf("%s: %w", f.Name, err)
+			}
+		}
+	}
+	src.Name, src.Dev, src.Ino, src.Compression = f.Name, f.Dev, f.Ino, f.Compression
+	src.Size, src.ModTime = f.Size, f.ModTime
+
+	po := in.opts.Parse
+	po.Ref = f.ModTime
+	if f.Name == "-" || po.Ref.IsZero() {
+		po.Ref = in.opts.Now()
+	}
+	po.Offset, po.FirstLine = src.Offset, src.Lines
+	// A plain file may be being written: its last line without a newline
+	// is left for the next run. Streams and compressed files are complete.
+	po.HoldPartial = f.Name != "-" && f.Compression == ""
+	br := parser.NewBatchReader(f, po)
+	defer br.Close()
+
+	start := src.Offset
+	every := in.opts.CheckpointLines
+	for {
+		evs, err := br.Next(ctx)
+		for i := range evs {
+			ev := &evs[i]
+			in.c.Process(ev)
+			if ev.Line%every == 0 && fp != "" {
+				src.Offset, src.Lines = ev.End, ev.Line
+				if err := in.checkpoint(ctx, &src); err != nil {
+					return res, err
+				}
+			}
+		}
+		if len(evs) > 0 {
+			last := &evs[len(evs)-1]
+			src.Offset, src.Lines = last.End, last.Line
+			if err := in.idx.Append(ctx, in.c.TakeDone()); err != nil {
+				return res, fmt.Errorf("%s: %w", f.Name, err)
+			}
+		}
+		if err != nil {
+			res.Lines = src.Lines - po.FirstLine
+			res.Bytes = src.Offset - start
+			var cerr error
+			if fp != "" || res.Lines > 0 {
+				cerr = in.checkpoint(context.WithoutCancel(ctx), &src)
+			}
+			switch {
+			case errors.Is(err, io.EOF):
+				return res, cerr
+			case ctx.Err() != nil:
+				return res, errors.Join(ctx.Err(), cerr)
+			}
+			return res, errors.Join(fmt.Errorf("%s: line %d: %w", f.Name, src.Lines+1, err), cerr)
+		}
+	}
+}
+
+// checkpoint commits the correlator's state with the source position.
+func (in *Ingester) checkpoint(ctx context.Context, src *Source) error {
+	cp := in.c.Checkpoint()
+	if err := in.idx.Append(ctx, in.c.TakeDone()); err != nil {
+		return err
+	}
+	if src != nil && src.Fingerprint != "" {
+		src.Updated = in.opts.Now()
+		cp.Sources = []Source{*src}
+		in.sources[src.Fingerprint] = *src
+	}
+	if err := in.idx.Commit(ctx, cp); err != nil {
+		return fmt.Errorf("commit checkpoint: %w", err)
+	}
+	return nil
+}
