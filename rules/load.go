@@ -474,6 +474,14 @@ func phraseList(file string, v *yaml.Node) ([]string, error) {
 		if got != want {
 			return nil, perr(file, v, "phrase %q: contains text that is masked before matching (address, IP, bracketed host, number of 4+ digits, long ID); it would read %q", s, got)
 		}
+		// A leading or trailing space is part of the phrase: " rbl" must
+		// not match "marble".
+		if strings.TrimLeft(s, " \t") != s {
+			want = " " + want
+		}
+		if strings.TrimRight(s, " \t") != s {
+			want += " "
+		}
 		l[i] = want
 	}
 	return l, nil
