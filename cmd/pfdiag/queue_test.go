@@ -127,8 +127,8 @@ func TestQueueHostileReport(t *testing.T) {
 	for _, want := range []string{
 		hostileQueue + ": 3 malformed lines skipped",
 		hostileQueue + ":6: not a JSON object",
-		hostileQueue + ":8: unexpected end of JSON input",
-		hostileQueue + ":12: invalid character",
+		hostileQueue + ":8: invalid JSON: unexpected end of object",
+		hostileQueue + ":12: invalid JSON: string cannot contain control char 0x1B",
 		"4 messages with an invalid queue ID",
 		"(lines 2, 3, 4, 10)",
 		`1 message in queue "corrupt"`,

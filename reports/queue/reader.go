@@ -3,10 +3,12 @@ package queue
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/valyala/fastjson"
 )
 
 // Queue names as postqueue -j reports them (mail_queue.h MAIL_QUEUE_*), in
@@ -86,6 +88,7 @@ type Reader struct {
 	MaxSamples int
 
 	br        *bufio.Reader
+	p         fastjson.Parser // reused: its values live until the next line
 	buf       []byte
 	line      int
 	msg       *Message
@@ -119,7 +122,7 @@ func (r *Reader) Scan() bool {
 		if len(line) == 0 {
 			continue
 		}
-		m, perr := decode(line)
+		m, perr := r.decode(line)
 		if perr != nil {
 			r.bad(perr)
 			continue
@@ -191,15 +194,67 @@ func (r *Reader) bad(e *ParseError) {
 	}
 }
 
-// decode parses one line. It allocates a fresh Message so that fields
-// missing from this line can never be inherited from the previous one.
-func decode(line []byte) (*Message, *ParseError) {
+// decode parses one line. The line is first validated strictly (RFC 8259:
+// no raw control characters in strings, valid escapes), because fastjson's
+// parser is deliberately lenient; then the fields are taken by name with
+// their JSON types checked: a queue_id that is a number, or an arrival_time
+// that is not an integer, makes the line malformed, as with encoding/json.
+// Unknown fields are ignored (later Postfix versions may add some). It
+// allocates a fresh Message so that nothing can be inherited from the
+// previous line.
+func (r *Reader) decode(line []byte) (*Message, *ParseError) {
 	if line[0] != '{' {
 		return nil, &ParseError{Err: ErrNotObject}
 	}
+	if err := fastjson.ValidateBytes(line); err != nil {
+		return nil, &ParseError{Err: jsonError(err)}
+	}
+	v, err := r.p.ParseBytes(line)
+	if err != nil {
+		return nil, &ParseError{Err: jsonError(err)}
+	}
+	o, err := v.Object()
+	if err != nil {
+		return nil, &ParseError{Err: ErrNotObject}
+	}
 	m := new(Message)
-	if err := json.Unmarshal(line, m); err != nil {
-		return nil, &ParseError{Err: err}
+	var ferr error
+	field := func(name string, e error) {
+		if e != nil && ferr == nil {
+			ferr = fmt.Errorf("%s: %w", name, e)
+		}
+	}
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		if ferr != nil {
+			return
+		}
+		switch string(k) {
+		case "queue_name":
+			m.Queue, err = str(v)
+			field("queue_name", err)
+		case "queue_id":
+			m.ID, err = str(v)
+			field("queue_id", err)
+		case "arrival_time":
+			m.Arrival, err = integer(v)
+			field("arrival_time", err)
+		case "message_size":
+			m.Size, err = integer(v)
+			field("message_size", err)
+		case "forced_expire":
+			if v.Type() != fastjson.TypeNull {
+				m.ForcedExpire, err = v.Bool()
+				field("forced_expire", err)
+			}
+		case "sender":
+			m.Sender, err = str(v)
+			field("sender", err)
+		case "recipients":
+			field("recipients", recipients(v, m))
+		}
+	})
+	if ferr != nil {
+		return nil, &ParseError{Err: ferr}
 	}
 	if m.ID == "" {
 		return nil, &ParseError{Err: ErrNoQueueID}
@@ -208,6 +263,74 @@ func decode(line []byte) (*Message, *ParseError) {
 		return nil, &ParseError{Err: ErrNoQueueName}
 	}
 	return m, nil
+}
+
+// ErrJSON is wrapped by every syntax error of a line.
+var ErrJSON = errors.New("invalid JSON")
+
+// jsonError shortens fastjson's error, a chain of "cannot parse object:
+// cannot parse array: …; unparsed tail: …", to its innermost cause.
+func jsonError(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, "; unparsed tail"); i >= 0 {
+		msg = msg[:i]
+	}
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return fmt.Errorf("%w: %s", ErrJSON, msg)
+}
+
+// str returns a JSON string (null counts as empty, as in encoding/json).
+func str(v *fastjson.Value) (string, error) {
+	if v.Type() == fastjson.TypeNull {
+		return "", nil
+	}
+	b, err := v.StringBytes()
+	return string(b), err
+}
+
+func integer(v *fastjson.Value) (int64, error) {
+	if v.Type() == fastjson.TypeNull {
+		return 0, nil
+	}
+	return v.Int64()
+}
+
+func recipients(v *fastjson.Value, m *Message) error {
+	if v.Type() == fastjson.TypeNull {
+		return nil
+	}
+	a, err := v.Array()
+	if err != nil {
+		return err
+	}
+	m.Recipients = make([]Recipient, len(a))
+	for i, rv := range a {
+		if rv.Type() == fastjson.TypeNull {
+			continue // an empty recipient, as encoding/json would decode it
+		}
+		o, err := rv.Object()
+		if err != nil {
+			return fmt.Errorf("%d: %w", i, err)
+		}
+		rc := &m.Recipients[i]
+		o.Visit(func(k []byte, v *fastjson.Value) {
+			if err != nil {
+				return
+			}
+			switch string(k) {
+			case "address":
+				rc.Address, err = str(v)
+			case "delay_reason":
+				rc.DelayReason, err = str(v)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("%d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // Message returns the message found by the last successful Scan. It stays

@@ -347,3 +347,40 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+func TestDecodeTypes(t *testing.T) {
+	tests := []struct {
+		line string
+		ok   bool
+	}{
+		{`{"queue_name": "hold", "queue_id": "0ED90C2221", "arrival_time": 1796024037, "message_size": 376, "forced_expire": false, "sender": "a@b", "recipients": []}`, true},
+		{`{"queue_name": "hold", "queue_id": "0ED90C2221", "arrival_time": null, "message_size": null, "forced_expire": null, "sender": null, "recipients": null}`, true},
+		{`{"queue_name": "hold", "queue_id": "0ED90C2221", "recipients": [null, {"address": "a@b", "future_field": {"x": [1]}}], "new": 1}`, true},
+		{`{"queue_name": "hold", "queue_id": "0ED90C2221", "arrival_time": 1.5}`, false},
+		{`{"queue_name": "hold", "queue_id": "0ED90C2221", "arrival_time": "1796024037"}`, false},
+		{`{"queue_name": "hold", "queue_id": "0ED90C2221", "arrival_time": 99999999999999999999}`, false},
+		{`{"queue_name": "hold", "queue_id": "0ED90C2221", "forced_expire": "yes"}`, false},
+		{`{"queue_name": "hold", "queue_id": "0ED90C2221", "recipients": {"address": "a@b"}}`, false},
+		{`{"queue_name": "hold", "queue_id": "0ED90C2221", "recipients": ["a@b"]}`, false},
+		{`{"queue_name": "hold", "queue_id": "0ED90C2221", "recipients": [{"address": 7}]}`, false},
+		{`{"queue_name": "hold", "queue_id": "0ED90C2221", "sender": "bad \q escape"}`, false},
+		{`{"queue_name": "hold", "queue_id": "0ED90C2221"} trailing`, false},
+		{`{"queue_name": "hold", "queue_id": "0ED90C2221",}`, false},
+		{`{"queue_name": ["hold"], "queue_id": "0ED90C2221"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			var r Reader
+			m, err := r.decode([]byte(tt.line))
+			if (err == nil) != tt.ok {
+				t.Fatalf("decode: %v, want ok=%v", err, tt.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), ":") && !errors.Is(err, ErrJSON) {
+				t.Errorf("error %q does not say what is wrong", err)
+			}
+			if m != nil && m.ID != "0ED90C2221" {
+				t.Errorf("ID = %q", m.ID)
+			}
+		})
+	}
+}

@@ -126,14 +126,10 @@ func WriteText(w io.Writer, r *Report) error {
 	}
 	for _, d := range r.Diagnoses {
 		p("  %-24s %6d rcpt %6d msg  %s, actor: %s\n", d.Category, d.Recipients, d.Messages, d.Class, d.Actor)
-		for _, f := range d.Fixes {
-			if f.Name == "" {
-				continue
-			}
-			if len(d.Fixes) > 1 {
-				p("      fix (%d): %s\n", f.Count, clip(f.Name, textWidth))
-			} else {
-				p("      fix: %s\n", clip(f.Name, textWidth))
+		if len(d.Fixes) > 0 && d.Fixes[0].Name != "" {
+			p("      fix: %s\n", clip(d.Fixes[0].Name, textWidth))
+			if d.FixVariants > 1 {
+				p("           (%d variants of this fix with other values; --format json lists the top 5)\n", d.FixVariants)
 			}
 		}
 		if len(d.Domains) > 0 {

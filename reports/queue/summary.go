@@ -124,9 +124,10 @@ type DiagnosisStat struct {
 	Messages    int         `json:"messages"`
 	Explanation string      `json:"explanation,omitempty"`
 	Reference   string      `json:"reference,omitempty"`
-	Fixes       []NameCount `json:"fixes"`   // distinct rendered fixes, most frequent first
-	Domains     []NameCount `json:"domains"` // recipient domains, most frequent first
-	Samples     []string    `json:"samples"` // distinct delay reasons, first seen first
+	Fixes       []NameCount `json:"fixes"`        // distinct rendered fixes, most frequent first (at most 5)
+	FixVariants int         `json:"fix_variants"` // number of distinct rendered fixes (values filled in per destination)
+	Domains     []NameCount `json:"domains"`      // recipient domains, most frequent first
+	Samples     []string    `json:"samples"`      // distinct delay reasons, first seen first
 }
 
 // NameCount is a value with the number of recipients that have it.
@@ -227,11 +228,35 @@ type Summary struct {
 	sel     *Selection
 	now     int64
 
+	// memo of diagnoses by exact input: in a real queue the messages to
+	// one destination usually carry the very same delay reason.
+	memo map[memoKey]*rules.Diagnosis
+
 	// scratch, reused per message
 	diag  []rules.Diagnosis
 	dom   []string
 	mcats []string
 	mdoms []string
+}
+
+type memoKey struct{ reason, status, domain string }
+
+// memoLimit bounds the memo; past it the memo starts over.
+const memoLimit = 1 << 14
+
+// classify returns the diagnosis of one delay reason. The Input has only
+// Reason, Status and Domain, so the same three give the same diagnosis.
+func (s *Summary) classify(reason, status, domain string) rules.Diagnosis {
+	k := memoKey{reason, status, domain}
+	if d := s.memo[k]; d != nil {
+		return *d
+	}
+	d := s.opts.Classifier.Classify(rules.Input{Reason: reason, Status: status, Domain: domain})
+	if len(s.memo) >= memoLimit {
+		clear(s.memo)
+	}
+	s.memo[k] = &d
+	return d
 }
 
 type catAcc struct {
@@ -268,6 +293,7 @@ func NewSummary(opts Options) (*Summary, error) {
 		cats:    map[string]*catAcc{},
 		senders: map[string]*SenderStat{},
 		domains: map[string]*domainAcc{},
+		memo:    map[memoKey]*rules.Diagnosis{},
 		now:     opts.Now.Unix(),
 	}
 	s.rep.Queues = map[string]QueueCount{}
@@ -346,7 +372,7 @@ func (s *Summary) Add(m *Message) {
 		s.dom = append(s.dom, d)
 		var dg rules.Diagnosis
 		if rc.DelayReason != "" {
-			dg = s.opts.Classifier.Classify(rules.Input{Reason: rc.DelayReason, Status: status, Domain: d})
+			dg = s.classify(rc.DelayReason, status, d)
 		}
 		s.diag = append(s.diag, dg)
 	}
@@ -436,8 +462,12 @@ func (s *Summary) Add(m *Message) {
 			s.mcats = append(s.mcats, dg.Category)
 			ca.stat.Messages++
 		}
-		if dg.Class != ca.stat.Class && ca.stat.Class != "" {
-			ca.stat.Class = "mixed" // e.g. a 5xx soft-bounced in deferred and one in hold
+		switch {
+		case dg.Class == "" || dg.Class == ca.stat.Class:
+		case ca.stat.Class == "":
+			ca.stat.Class = dg.Class
+		default:
+			ca.stat.Class = "mixed" // e.g. one reply with 4xx and one with 5xx for the same cause
 		}
 		addBounded(ca.fixes, dg.Fix)
 		addBounded(ca.domains, d)
@@ -542,6 +572,7 @@ func (s *Summary) Report() *Report {
 	for _, ca := range s.cats {
 		st := ca.stat
 		st.Fixes = topN(ca.fixes, 5)
+		st.FixVariants = len(ca.fixes)
 		st.Domains = topN(ca.domains, 5)
 		r.Diagnoses = append(r.Diagnoses, st)
 	}
