@@ -8,7 +8,9 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/pfdiag/pfdiag/correlate"
 	"github.com/pfdiag/pfdiag/reports/queue"
 	"github.com/pfdiag/pfdiag/rules"
 )
@@ -372,4 +374,52 @@ func (r nagiosRange) describe() string {
 		return "> " + hi
 	}
 	return "outside " + lo + ".." + hi
+}
+
+// windowStats are the delivery outcomes Postfix logged in a time window,
+// from the index: one per to= line (and per recipient expired by qmgr), as
+// the index counts them. Hand-offs to a content filter or another local
+// instance ("queued as …") are not deliveries and are left out.
+type windowStats struct {
+	sent, deferred, bounced, expired int
+	categories                       map[string]int // failed attempts (deferred, bounced, expired) per category
+}
+
+// bounceRate is the share of final outcomes that were permanent failures:
+// (bounced + expired) / (sent + bounced + expired), in percent. Deferrals
+// are not outcomes: the queue retries them.
+func (w *windowStats) bounceRate() float64 {
+	final := w.sent + w.bounced + w.expired
+	if final == 0 {
+		return 0
+	}
+	return 100 * float64(w.bounced+w.expired) / float64(final)
+}
+
+// collectWindow counts the attempts logged in [since, until).
+func collectWindow(ctx context.Context, idx correlate.Index, since, until time.Time) (*windowStats, error) {
+	w := &windowStats{categories: map[string]int{}}
+	q := correlate.Query{Since: since, Until: until}
+	err := idx.Messages(ctx, q, func(m *correlate.Message) error {
+		m.Deliveries(func(_ *correlate.Message, _ *correlate.Recipient, a *correlate.Attempt) {
+			if a.Time.Before(since) || !a.Time.Before(until) || a.QueuedAs != "" {
+				return
+			}
+			switch a.Status {
+			case correlate.StatusSent:
+				w.sent++
+			case correlate.StatusDeferred:
+				w.deferred++
+			case correlate.StatusBounced:
+				w.bounced++
+			case correlate.StatusExpired:
+				w.expired++
+			}
+			if a.Status.Failed() && a.Category != "" {
+				w.categories[a.Category]++
+			}
+		})
+		return ctx.Err()
+	})
+	return w, err
 }

@@ -1,12 +1,20 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pfdiag/pfdiag/correlate"
+	"github.com/pfdiag/pfdiag/correlate/memindex"
+	"github.com/pfdiag/pfdiag/parser"
+	"github.com/pfdiag/pfdiag/parser/input"
+	"github.com/pfdiag/pfdiag/rules"
 )
 
 // deferredListing returns n deferred messages and h held ones, with the
@@ -165,4 +173,96 @@ func TestPerfLabel(t *testing.T) {
 			t.Errorf("perfLabel(%q) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+// ingestReal reads a real mail.log into an in-memory index through the
+// correlator, classified by the default rules.
+func ingestReal(t *testing.T, name string) correlate.Index {
+	t.Helper()
+	dir := filepath.Dir(realQueue(t, name))
+	eng, err := rules.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := memindex.New()
+	ctx := context.Background()
+	in, err := correlate.NewIngester(ctx, idx, correlate.IngestOptions{
+		Correlator: correlate.Options{Classify: func(reason, daemon, status, dsn, relay, domain string) string {
+			return eng.Classify(rules.Input{Reason: reason, Daemon: daemon, Status: status, DSN: dsn, Relay: relay, Domain: domain}).Category
+		}},
+		Parse: parser.Options{Year: 2026, Loc: time.UTC},
+		Now:   func() time.Time { return time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := input.Open(filepath.Join(dir, "mail.log"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := in.Read(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	return idx
+}
+
+// TestCollectWindowReal counts the outcomes of the real run and compares
+// them with the run's own table of what each scenario ended as.
+func TestCollectWindowReal(t *testing.T) {
+	idx := ingestReal(t, "real-postfix")
+	exp, err := os.ReadFile(filepath.Join(filepath.Dir(realQueue(t, "real-postfix")), "expected.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{}    // final status → recipients
+	wantCat := map[string]int{} // category of bounced/expired recipients
+	for i, line := range strings.Split(strings.TrimSpace(string(exp)), "\n") {
+		f := strings.Split(line, "\t")
+		if i == 0 || len(f) < 4 {
+			continue
+		}
+		want[f[2]]++
+		if f[2] == "bounced" || f[2] == "expired" {
+			wantCat[f[3]]++
+		}
+	}
+	ctx := context.Background()
+	all, err := collectWindow(ctx, idx, time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.bounced != want["bounced"] || all.expired != want["expired"] {
+		t.Errorf("bounced %d expired %d; expected.tsv: %d and %d", all.bounced, all.expired, want["bounced"], want["expired"])
+	}
+	// Every scenario that was sent, plus the notifications Postfix sent to
+	// the local sender (bounces, delay warnings), which are deliveries too.
+	if all.sent < want["sent"] {
+		t.Errorf("sent %d, expected.tsv alone has %d", all.sent, want["sent"])
+	}
+	if all.deferred < want["deferred"] {
+		t.Errorf("deferrals %d, fewer than the %d deferred recipients", all.deferred, want["deferred"])
+	}
+	for cat, n := range wantCat {
+		if all.categories[cat] < n {
+			t.Errorf("category %s: %d failures, expected.tsv has %d bounced/expired recipients in it", cat, all.categories[cat], n)
+		}
+	}
+	// A window is a window: nothing before the run, nothing after it.
+	none, err := collectWindow(ctx, idx, time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC), time.Date(2026, 11, 30, 9, 15, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if none.sent+none.deferred+none.bounced+none.expired != 0 {
+		t.Errorf("window after the run counts %+v", none)
+	}
+	// Split the run at a minute boundary: the halves add up to the whole.
+	mid := time.Date(2026, 11, 30, 7, 34, 0, 0, time.UTC)
+	a, _ := collectWindow(ctx, idx, time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), mid)
+	b, _ := collectWindow(ctx, idx, mid, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	if a.sent+b.sent != all.sent || a.bounced+b.bounced != all.bounced || a.deferred+b.deferred != all.deferred {
+		t.Errorf("halves %+v + %+v != whole %+v", a, b, all)
+	}
+	t.Logf("whole run: sent %d deferred %d bounced %d expired %d, bounce rate %.1f%%, categories %v",
+		all.sent, all.deferred, all.bounced, all.expired, all.bounceRate(), all.categories)
 }
