@@ -233,7 +233,11 @@ START=$(date +%s)
 mkdir -p "$OUT" "$STATE"
 OUT=$(cd "$OUT" && pwd)
 exec 9>"$STATE/lock"
-flock -n 9 || die "another run.sh is running (lock $STATE/lock)"
+# Runs are serialised: they share /etc/postfix and the ports.
+if ! flock -n 9; then
+	say "another run.sh is running; waiting for it (at most 10 minutes)"
+	flock -w 600 9 || die "another run.sh still holds $STATE/lock after 10 minutes"
+fi
 
 outer_cleanup() {
 	local rc=$?
