@@ -430,7 +430,11 @@ func postsuperCommands(fs *pflag.FlagSet, pq postqueueFlags, src *queueSource, f
 	var pfdiag []string
 	switch src.kind {
 	case "file":
-		pfdiag = append(append([]string{"pfdiag", "queue"}, sel...), "--ids", shellQuote(src.name))
+		name := src.name
+		if strings.HasPrefix(name, "-") {
+			name = "./" + name // not an option
+		}
+		pfdiag = append(append([]string{"pfdiag", "queue"}, sel...), "--ids", shellQuote(name))
 	case "stdin":
 		pre := []string{"postqueue"}
 		if *pq.configDir != "" {

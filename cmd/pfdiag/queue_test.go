@@ -185,6 +185,15 @@ func TestPostsuperCommands(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+	// A file name that looks like an option stays a file name.
+	t.Chdir(dir)
+	if err := os.WriteFile("-d ALL.json", b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ = runCmd(t, "", "queue", "--queue", "hold", "--", "-d ALL.json")
+	if want := "pfdiag queue --queue hold --ids './-d ALL.json' | postsuper -d - hold"; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
 	_, out, _ = runCmd(t, string(b), "queue", "--older-than", "5m", "-")
 	if want := "postqueue -j | pfdiag queue --older-than 5m --ids - | postsuper -d -"; !strings.Contains(out, want) {
 		t.Errorf("stdin: output lacks %q:\n%s", want, out)
