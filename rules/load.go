@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"regexp"
 	"sort"
@@ -489,7 +490,8 @@ func phraseList(file string, v *yaml.Node) ([]string, error) {
 
 // engine compiles what was loaded.
 func (l *loader) engine() (*Engine, error) {
-	e := &Engine{cats: l.cats, cache: map[string]*entry{}, limit: cacheLimit}
+	e := &Engine{cats: l.cats, norm: newTable[*entry](cacheLimit), exact: newTable[*Diagnosis](cacheLimit)}
+	e.seen.seed = maphash.MakeSeed()
 	if _, ok := e.cats[Unclassified]; !ok {
 		return nil, &ParseError{File: DefaultFile, Err: errors.New("no unclassified category")}
 	}

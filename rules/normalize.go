@@ -23,6 +23,7 @@ type facts struct {
 	replyAt  int    // offset of the reply code in the text, -1 if none
 
 	relayHost, relayIP, relayPort string // from Input.Relay, else from "host X[ip]" in the text
+	relay                         string // "X[ip]" as written in the text
 	ip                            string // first IP the text names other than the relay's
 	domain                        string // Input.Domain, else name=… or the first address's domain
 	hop                           byte   // 'l' local hop, 'r' remote, 0 unknown
@@ -177,26 +178,36 @@ func lower(c byte) byte {
 	return c
 }
 
-// replyStart finds where the remote reply begins: after "said: " or "refused
-// to talk to me: ", or at the start of a bare reply ("550 5.1.1 …").
+// replyStart finds where the remote reply begins: after "host X[ip] said: "
+// or "host X[ip] refused to talk to me: ", or at the start of a bare reply
+// ("550 5.1.1 …"), or after a client framing ("RCPT from x[ip]: 550 …").
+// One scan for "] ": Postfix writes the peer first.
 func replyStart(s string) int {
-	for _, m := range [...]string{" said: ", "refused to talk to me: ", " said:"} {
-		if i := strings.Index(s, m); i >= 0 {
-			j := i + len(m)
-			for j < len(s) && s[j] == ' ' {
-				j++
-			}
-			if j+3 <= len(s) && replyCode(s[j:]) > 0 {
-				return j
-			}
-		}
-	}
 	if replyCode(s) > 0 {
 		return 0
 	}
-	// A reject text after a client framing: "RCPT from x[ip]: 550 …".
-	if i := strings.Index(s, "]: "); i >= 0 && i < 300 && replyCode(s[i+3:]) > 0 {
-		return i + 3
+	i := strings.Index(s, "] ")
+	if i < 0 || i > 600 {
+		if j := strings.Index(s, "]: "); j >= 0 && j < 300 && replyCode(s[j+3:]) > 0 {
+			return j + 3
+		}
+		return -1
+	}
+	rest := s[i+2:]
+	for _, m := range [...]string{"said: ", "said:", "refused to talk to me: "} {
+		if strings.HasPrefix(rest, m) {
+			j := i + 2 + len(m)
+			for j < len(s) && s[j] == ' ' {
+				j++
+			}
+			if replyCode(s[j:]) > 0 {
+				return j
+			}
+			return -1
+		}
+	}
+	if j := strings.Index(s, "]: "); j >= 0 && j < 300 && replyCode(s[j+3:]) > 0 {
+		return j + 3
 	}
 	return -1
 }
@@ -261,17 +272,36 @@ func normalise(dst []byte, s string, f *facts) []byte {
 			f.enhanced = enhancedAt(s[k:])
 		}
 	}
-	space := func() {
-		if len(dst) > start && dst[len(dst)-1] != ' ' {
-			dst = append(dst, ' ')
-		}
-	}
 	i := 0
 	for i < len(s) {
 		c := s[i]
+		if 'a' <= c|0x20 && c|0x20 <= 'z' {
+			// Fast path: a word of letters only (most of any text).
+			j := i + 1
+			for j < len(s) && 'a' <= s[j]|0x20 && s[j]|0x20 <= 'z' {
+				j++
+			}
+			if j == len(s) || !isDigit(s[j]) {
+				at := len(dst)
+				dst = append(dst, s[i:j]...)
+				for k := at; k < len(dst); k++ {
+					dst[k] |= 0x20 // letters only: setting bit 5 lower-cases
+				}
+				i = j
+				continue
+			}
+			i, dst = token(dst, s, i, f, codeStr, start)
+			continue
+		}
+		if '0' <= c && c <= '9' {
+			i, dst = token(dst, s, i, f, codeStr, start)
+			continue
+		}
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			space()
+			if len(dst) > start && dst[len(dst)-1] != ' ' {
+				dst = append(dst, ' ')
+			}
 			i++
 		case c == '<':
 			j := addrEnd(s, i+1)
@@ -310,6 +340,7 @@ func normalise(dst []byte, s string, f *facts) []byte {
 				if f.relayHost == "" && f.relayIP == "" {
 					f.relayHost = s[k:i]
 					f.relayIP = inner
+					f.relay = s[k : j+1]
 					if j+1 < len(s) && s[j+1] == ':' {
 						p := j + 2
 						for p < len(s) && isDigit(s[p]) {
@@ -344,15 +375,6 @@ func normalise(dst []byte, s string, f *facts) []byte {
 			}
 			dst = append(dst[:h], "#@"...)
 			i = j
-		case isAlnum(c):
-			if i > 0 && isAlnum(s[i-1]) {
-				// inside a token already handled (cannot happen: tokens are
-				// consumed whole) — copy defensively
-				dst = append(dst, lower(c))
-				i++
-				continue
-			}
-			i, dst = token(dst, s, i, f, codeStr, start)
 		case c == '=' && i >= 4 && strings.EqualFold(s[i-4:i], "name"):
 			// Postfix's "Name service error for name=example.com type=MX".
 			j := i + 1
@@ -366,7 +388,10 @@ func normalise(dst []byte, s string, f *facts) []byte {
 			i = j
 		default:
 			if c < 0x20 || c == 0x7f {
-				space() // control bytes are hostile input, not meaning
+				// control bytes are hostile input, not meaning
+				if len(dst) > start && dst[len(dst)-1] != ' ' {
+					dst = append(dst, ' ')
+				}
 			} else {
 				dst = append(dst, lower(c))
 			}
@@ -382,16 +407,31 @@ func normalise(dst []byte, s string, f *facts) []byte {
 // token handles one alphanumeric token starting at s[i].
 func token(dst []byte, s string, i int, f *facts, codeStr string, start int) (int, []byte) {
 	j := i
-	digits := 0
-	for j < len(s) && isAlnum(s[j]) {
-		if isDigit(s[j]) {
+	digits, upper := 0, false
+	for j < len(s) {
+		c := s[j]
+		if 'a' <= c && c <= 'z' {
+		} else if '0' <= c && c <= '9' {
 			digits++
+		} else if 'A' <= c && c <= 'Z' {
+			upper = true
+		} else {
+			break
 		}
 		j++
 	}
 	n := j - i
+	if digits == 0 {
+		// The common case, a word: copy it in one go.
+		at := len(dst)
+		dst = append(dst, s[i:j]...)
+		if upper {
+			lowerInPlace(dst[at:])
+		}
+		return j, dst
+	}
 	if digits > 0 {
-		if n <= 3 && digits == n {
+		if n <= 3 && digits == n && j < len(s) && s[j] == '.' {
 			if k := ipv4End(s, i); k > 0 {
 				if f.ip == "" && s[i:k] != f.relayIP && (k == len(s) || s[k] != '[') {
 					f.ip = s[i:k]
@@ -399,11 +439,13 @@ func token(dst []byte, s string, i int, f *facts, codeStr string, start int) (in
 				return k, append(dst, "#ip"...)
 			}
 		}
-		if k := ipv6End(s, i); k > 0 {
-			if f.ip == "" && s[i:k] != f.relayIP && (k == len(s) || s[k] != '[') {
-				f.ip = s[i:k]
+		if j < len(s) && s[j] == ':' && n <= 4 {
+			if k := ipv6End(s, i); k > 0 {
+				if f.ip == "" && s[i:k] != f.relayIP && (k == len(s) || s[k] != '[') {
+					f.ip = s[i:k]
+				}
+				return k, append(dst, "#ip"...)
 			}
-			return k, append(dst, "#ip"...)
 		}
 		if digits == n {
 			// The reply's own code: "550-5.7.1" (first line of several)
@@ -440,10 +482,18 @@ func token(dst []byte, s string, i int, f *facts, codeStr string, start int) (in
 			return j, append(dst, '#')
 		}
 	}
-	for k := i; k < j; k++ {
-		dst = append(dst, lower(s[k]))
-	}
+	at := len(dst)
+	dst = append(dst, s[i:j]...)
+	lowerInPlace(dst[at:])
 	return j, dst
+}
+
+func lowerInPlace(b []byte) {
+	for k, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[k] = c + 'a' - 'A'
+		}
+	}
 }
 
 // ipv4End returns the end of a dotted-quad IPv4 address at s[i:], 0 if none.

@@ -3,7 +3,7 @@ package rules
 import (
 	_ "embed"
 	"strings"
-	"sync"
+	"sync/atomic"
 )
 
 //go:embed default.yaml
@@ -102,9 +102,9 @@ type Engine struct {
 	relays   []string    // every relay suffix some rule names (key component)
 	domains  []string    // every domain suffix some rule names (key component)
 
-	mu    sync.RWMutex
-	cache map[string]*entry
-	limit int
+	norm  *table[*entry]     // by normalised key: the matcher runs once per entry
+	exact *table[*Diagnosis] // by raw text and context, for texts seen twice
+	seen  seenFilter
 }
 
 // entry is a cached diagnosis for one normalised key; fix is rendered per
@@ -112,6 +112,13 @@ type Engine struct {
 type entry struct {
 	d    Diagnosis
 	rule *compiled // nil when unclassified
+	last atomic.Pointer[rendered]
+}
+
+// rendered is a fix text and the template values it was rendered with.
+type rendered struct {
+	vals []string
+	text string
 }
 
 // cacheLimit bounds the number of distinct normalised texts kept; past it the
@@ -162,32 +169,94 @@ func (e *Engine) Categories() []Category {
 }
 
 // Classify diagnoses one delivery or queue failure. It has no side effects
-// beyond its cache and never panics on any input.
+// beyond its caches and never panics on any input.
+//
+// Two caches: an exact one keyed by the raw text and context (a retried
+// message logs the same reply again and again: no normalising, and the fix
+// is already rendered), in front of the normalised one (which runs the
+// matcher once per distinct text; the fix is rendered per input).
 func (e *Engine) Classify(in Input) Diagnosis {
+	var xb [keyBuf]byte
+	xk := exactKey(xb[:0], &in)
+	if d, ok := e.exact.get(xk); ok {
+		return *d
+	}
 	var buf [keyBuf]byte
 	var f facts
 	key := e.key(buf[:0], &in, &f)
-	e.mu.RLock()
-	ent := e.cache[string(key)]
-	e.mu.RUnlock()
-	if ent == nil {
-		ent = e.classify(&in, &f, key)
-		e.store(string(key), ent)
+	ent, ok := e.norm.get(key)
+	if !ok {
+		ent = e.miss(in, f, key, false)
 	}
 	d := ent.d
 	if ent.rule != nil && ent.rule.fixVaries {
-		d.Fix = ent.rule.fix.render(&in, &f, ent.rule.extract, &d)
+		d.Fix = ent.fix(&in, &f, &d)
+	}
+	// Every value the fix uses comes from the exact key, so the finished
+	// diagnosis can be kept whole, for texts that come back.
+	if e.seen.again(xk) {
+		kept := d
+		e.exact.put(string(xk), &kept)
 	}
 	return d
 }
 
-func (e *Engine) store(key string, ent *entry) {
-	e.mu.Lock()
-	if len(e.cache) >= e.limit {
-		clear(e.cache)
+// exactKey is the raw text and every context field, separated by NULs.
+func exactKey(b []byte, in *Input) []byte {
+	r := in.Reason
+	if len(r) > maxReason {
+		r = r[:maxReason]
 	}
-	e.cache[key] = ent
-	e.mu.Unlock()
+	b = append(b, r...)
+	for _, s := range [...]string{in.Daemon, in.Status, in.DSN, in.Relay, in.Domain} {
+		b = append(b, 0)
+		b = append(b, s...)
+	}
+	return b
+}
+
+// miss classifies a text the normalised cache does not have. It takes in
+// and f by value so that the hit path keeps them on the stack.
+func (e *Engine) miss(in Input, f facts, key []byte, finding bool) *entry {
+	var ent *entry
+	if finding {
+		ent = e.classifyFinding(&in, &f, key)
+	} else {
+		ent = e.classify(&in, &f, key)
+	}
+	return e.norm.put(string(key), ent)
+}
+
+// cached reports how many distinct normalised texts the cache holds.
+func (e *Engine) cached() int { return e.norm.len() }
+
+// fix renders the rule's fix for one input. The last rendering is kept with
+// the values it used: a receiver names the same sending IP in every reply,
+// so most calls reuse it without allocating.
+func (ent *entry) fix(in *Input, f *facts, d *Diagnosis) string {
+	var vals [maxFixFields]string
+	t := &ent.rule.fix
+	cur := t.values(in, f, d, vals[:0])
+	if last := ent.last.Load(); last != nil && cur != nil && equalStrings(last.vals, cur) {
+		return last.text
+	}
+	text := t.render(in, f, ent.rule.extract, d)
+	if cur != nil {
+		ent.last.Store(&rendered{vals: append([]string(nil), cur...), text: text})
+	}
+	return text
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // classify runs the matcher on a text not in the cache.
@@ -246,16 +315,13 @@ func (e *Engine) Finding(severity, daemon, text string) Diagnosis {
 	var f facts
 	key := e.key(buf[:0], &in, &f)
 	key = append(key, "\x01finding"...)
-	e.mu.RLock()
-	ent := e.cache[string(key)]
-	e.mu.RUnlock()
-	if ent == nil {
-		ent = e.classifyFinding(&in, &f, key)
-		e.store(string(key), ent)
+	ent, ok := e.norm.get(key)
+	if !ok {
+		ent = e.miss(in, f, key, true)
 	}
 	d := ent.d
 	if ent.rule != nil && ent.rule.fixVaries {
-		d.Fix = ent.rule.fix.render(&in, &f, ent.rule.extract, &d)
+		d.Fix = ent.fix(&in, &f, &d)
 	}
 	return d
 }

@@ -320,8 +320,8 @@ func TestCacheRendersPerInput(t *testing.T) {
 	if !strings.Contains(a.Fix, "198.51.100.1") || !strings.Contains(b.Fix, "198.51.100.2") {
 		t.Errorf("fix not rendered per input:\n%s\n%s", a.Fix, b.Fix)
 	}
-	if len(e.cache) != 1 {
-		t.Errorf("cache has %d entries, want 1", len(e.cache))
+	if n := e.cached(); n != 1 {
+		t.Errorf("cache has %d entries, want 1", n)
 	}
 }
 

@@ -16,8 +16,9 @@ var Fields = []string{"Domain", "Relay", "RelayHost", "RelayIP", "IP", "Code", "
 // deliberate subset of text/template's syntax: a fix is rendered per input on
 // the hot path, and this renders with one allocation.
 type tmpl struct {
-	parts []part
-	src   string
+	parts   []part
+	src     string
+	extract bool // a field refers to a named group of the rule's extract regexp
 }
 
 type part struct {
@@ -54,6 +55,9 @@ func parseTemplate(src string, groups []string) (tmpl, error) {
 			return t, fmt.Errorf("template field %q: not one of %s or a named group of extract", name, strings.Join(Fields, ", "))
 		}
 		t.parts = append(t.parts, part{field: name, fallback: strings.TrimSpace(fb)})
+		if !knownField(name, nil) {
+			t.extract = true
+		}
 	}
 	return t, nil
 }
@@ -70,6 +74,28 @@ func knownField(name string, groups []string) bool {
 		}
 	}
 	return false
+}
+
+// maxFixFields bounds the values a fix's reuse check compares; templates
+// with more field references are simply rendered every time.
+const maxFixFields = 8
+
+// values appends the values the template's fields take for this input, or
+// returns nil when they cannot be compared cheaply.
+func (t *tmpl) values(in *Input, f *facts, d *Diagnosis, dst []string) []string {
+	if t.extract {
+		return nil // named groups need the regexp run
+	}
+	for _, p := range t.parts {
+		if p.field == "" {
+			continue
+		}
+		if len(dst) == cap(dst) {
+			return nil
+		}
+		dst = append(dst, fieldValue(p.field, in, f, nil, nil, d))
+	}
+	return dst
 }
 
 // varies reports whether the template uses values from the input.
@@ -114,8 +140,8 @@ func fieldValue(name string, in *Input, f *facts, extract *regexp.Regexp, sub []
 		if in.Relay != "" && in.Relay != "none" {
 			return in.Relay
 		}
-		if f.relayHost != "" && f.relayIP != "" {
-			return f.relayHost + "[" + f.relayIP + "]"
+		if f.relay != "" {
+			return f.relay
 		}
 		return f.relayHost
 	case "RelayHost":
