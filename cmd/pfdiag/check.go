@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pfdiag/pfdiag/correlate"
+	"github.com/pfdiag/pfdiag/correlate/badgerindex"
 	"github.com/pfdiag/pfdiag/reports/queue"
 	"github.com/pfdiag/pfdiag/rules"
 )
@@ -33,7 +35,9 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "check", "[flags] [FILE|-]\n\n"+
 		"Nagios/Icinga plugin: one status line with perfdata, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n"+
 		"The queue is read from FILE (postqueue -j output), stdin (-), or by running postqueue -j.\n"+
-		"Thresholds are Nagios ranges: N alerts above N, N: below N, @A:B inside A..B.")
+		"With --index (or an index threshold) it also rates the last --window of the log in the index:\n"+
+		"bounce rate and failures per category. Thresholds are Nagios ranges: N alerts above N, N: below N,\n"+
+		"@A:B inside A..B.")
 	pq := addPostqueueFlags(fs)
 	deferredWarn := fs.String("deferred-warn", "500", "WARNING `RANGE` for the number of messages in the deferred queue (empty: none)")
 	deferredCrit := fs.String("deferred-crit", "1000", "CRITICAL `RANGE` for the number of messages in the deferred queue (empty: none)")
@@ -42,6 +46,13 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	ruleFiles := fs.StringArray("rules", nil, "extra rule `FILE` (YAML) added to the defaults; repeatable")
 	catWarn := fs.StringArray("queue-category-warn", nil, "WARNING when queued recipients in `CATEGORY=RANGE` (e.g. blocklisted_ip=0); repeatable")
 	catCrit := fs.StringArray("queue-category-crit", nil, "CRITICAL when queued recipients in `CATEGORY=RANGE`; repeatable")
+	indexDir := fs.String("index", "", "read delivery outcomes of the last --window from the index in `DIR` (default with a window threshold: $XDG_STATE_HOME/pfdiag, else ~/.local/state/pfdiag)")
+	window := fs.String("window", "15m", "the recent `DURATION` of the log the index thresholds look at")
+	bounceWarn := fs.String("bounce-warn", "", "WARNING `RANGE` for the bounce rate in percent over the window, e.g. 5")
+	bounceCrit := fs.String("bounce-crit", "", "CRITICAL `RANGE` for the bounce rate in percent over the window, e.g. 20")
+	minFinal := fs.Int("min-deliveries", 10, "rate the bounce rate only with at least `N` delivered or bounced recipients in the window")
+	winCatWarn := fs.StringArray("category-warn", nil, "WARNING when failed attempts in the window in `CATEGORY=RANGE` (e.g. blocklisted_ip=0); repeatable")
+	winCatCrit := fs.StringArray("category-crit", nil, "CRITICAL when failed attempts in the window in `CATEGORY=RANGE`; repeatable")
 	if err := parseFlags(fs, args); err != nil {
 		var ue *usageError
 		if errors.As(err, &ue) {
@@ -68,7 +79,15 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return unknown(e, "rules: %v", err)
 	}
-	catChecks, err := categoryThresholds(eng, *catWarn, *catCrit)
+	catChecks, err := categoryThresholds(eng, "queue-category", "queue_", *catWarn, *catCrit)
+	if err != nil {
+		return unknown(e, "bad arguments: %v", err)
+	}
+	for _, th := range catChecks {
+		cat := strings.TrimPrefix(th.label, "queue_")
+		th.show = func(v string) string { return v + " queued " + cat }
+	}
+	win, err := newWindowCheck(eng, *indexDir, *window, *bounceWarn, *bounceCrit, *minFinal, *winCatWarn, *winCatCrit)
 	if err != nil {
 		return unknown(e, "bad arguments: %v", err)
 	}
@@ -117,7 +136,145 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 		res.notes = append(res.notes, fmt.Sprintf("%d malformed lines", rep.Input.Malformed))
 	}
 	summary := fmt.Sprintf("%d deferred", rep.Queues["deferred"].Messages)
+
+	if win != nil {
+		wsum, wperf, err := win.run(ctx, e, &res)
+		if err != nil {
+			return unknown(e, "%v", err)
+		}
+		summary += ", " + wsum
+		perf = append(perf, wperf...)
+	}
 	return res.finish(e, summary, perf)
+}
+
+// windowCheck is the part of check that reads the index: the bounce rate
+// and failures per category over the last window of the log.
+type windowCheck struct {
+	dir      string
+	window   time.Duration
+	bounce   *threshold
+	minFinal int
+	cats     []*threshold
+}
+
+// newWindowCheck returns nil when no flag asks for the index.
+func newWindowCheck(eng *rules.Engine, dir, window, bw, bc string, minFinal int, cw, cc []string) (*windowCheck, error) {
+	if dir == "" && bw == "" && bc == "" && len(cw) == 0 && len(cc) == 0 {
+		return nil, nil
+	}
+	d, err := parseAge(window)
+	if err != nil || d <= 0 {
+		return nil, fmt.Errorf("--window %q: want a duration such as 15m or 1h", window)
+	}
+	w := &windowCheck{dir: dir, window: d, minFinal: minFinal}
+	if w.bounce, err = newThreshold("bounce_rate", bw, bc); err != nil {
+		return nil, err
+	}
+	w.bounce.uom = "%"
+	w.bounce.show = func(v string) string { return "bounce rate " + v + " in " + formatDuration(d) }
+	if w.cats, err = categoryThresholds(eng, "category", "window_", cw, cc); err != nil {
+		return nil, err
+	}
+	for _, th := range w.cats {
+		cat := strings.TrimPrefix(th.label, "window_")
+		th.show = func(v string) string { return v + " " + cat + " in " + formatDuration(d) }
+	}
+	return w, nil
+}
+
+// indexDir is where the index is: --index, else the default every
+// pfdiag command uses.
+func (w *windowCheck) indexDir(e *env) (string, error) {
+	if w.dir != "" {
+		return w.dir, nil
+	}
+	if s := e.getenv("XDG_STATE_HOME"); s != "" && filepath.IsAbs(s) {
+		return filepath.Join(s, "pfdiag"), nil
+	}
+	if home := e.getenv("HOME"); home != "" {
+		return filepath.Join(home, ".local", "state", "pfdiag"), nil
+	}
+	return "", errors.New("no home directory: give --index DIR")
+}
+
+// run reads the window from the index, adds its alerts to res and returns
+// the summary text and perfdata. An index that cannot be opened is an
+// error (UNKNOWN); one not updated during the window is a warning, since
+// its counts would claim a quiet server.
+func (w *windowCheck) run(ctx context.Context, e *env, res *checkResult) (string, []string, error) {
+	dir, err := w.indexDir(e)
+	if err != nil {
+		return "", nil, err
+	}
+	idx, err := badgerindex.Open(dir, badgerindex.Options{ReadOnly: true, Now: e.now})
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot open the index: %v", err)
+	}
+	defer idx.Close()
+	return w.evaluate(ctx, idx, e.now(), res)
+}
+
+func (w *windowCheck) evaluate(ctx context.Context, idx correlate.Index, now time.Time, res *checkResult) (string, []string, error) {
+	since := now.Add(-w.window)
+	srcs, err := idx.Sources(ctx)
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot read the index: %v", err)
+	}
+	var updated time.Time
+	for _, s := range srcs {
+		if s.Updated.After(updated) {
+			updated = s.Updated
+		}
+	}
+	if updated.Before(since) {
+		if res.state < stateWarning {
+			res.state = stateWarning
+		}
+		what := "index never updated"
+		if !updated.IsZero() {
+			what = "index last updated " + updated.UTC().Format(time.RFC3339)
+		}
+		res.alerts = append(res.alerts, fmt.Sprintf("%s, before the %s window (is pfdiag ingest or tail running?)", what, formatDuration(w.window)))
+		return "no window data", nil, nil
+	}
+	ws, err := collectWindow(ctx, idx, since, now)
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot read the index: %v", err)
+	}
+	final := ws.sent + ws.bounced + ws.expired
+	rate := math.Round(ws.bounceRate()*10) / 10
+	w.bounce.value = rate
+	checks := make([]*threshold, 0, 1+len(w.cats))
+	if final >= w.minFinal {
+		checks = append(checks, w.bounce)
+	} else if w.bounce.warn.set || w.bounce.crit.set {
+		res.notes = append(res.notes, fmt.Sprintf("bounce rate not rated below %d deliveries", w.minFinal))
+	}
+	for _, th := range w.cats {
+		th.value = float64(ws.categories[strings.TrimPrefix(th.label, "window_")])
+		checks = append(checks, th)
+	}
+	res.evaluate(checks)
+	perf := []string{w.bounce.perfdata(),
+		perfValue("sent", float64(ws.sent)), perfValue("bounced", float64(ws.bounced)),
+		perfValue("expired", float64(ws.expired)), perfValue("deferrals", float64(ws.deferred))}
+	for _, th := range w.cats {
+		perf = append(perf, th.perfdata())
+	}
+	sum := fmt.Sprintf("bounce rate %s%% of %d in %s", formatNumber(rate), final, formatDuration(w.window))
+	return sum, perf, nil
+}
+
+// formatDuration writes 15m, 1h, 1h30m, 2d.
+func formatDuration(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	s = strings.TrimSuffix(s, "0m")
+	return s
 }
 
 // unknown prints an UNKNOWN status line and exits 3.
@@ -143,7 +300,7 @@ func (r *checkResult) evaluate(checks []*threshold) {
 		if s > r.state {
 			r.state = s
 		}
-		r.alerts = append(r.alerts, fmt.Sprintf("%s %s (%s %s)", formatNumber(th.value), th.label, strings.ToLower(stateNames[s]), th.describe(s)))
+		r.alerts = append(r.alerts, fmt.Sprintf("%s (%s %s)", th.text(), strings.ToLower(stateNames[s]), th.describe(s)))
 	}
 }
 
@@ -171,6 +328,16 @@ type threshold struct {
 	value      float64
 	uom        string
 	warn, crit nagiosRange
+	show       func(v string) string // the value in words for the status line; nil: "V label"
+}
+
+// text is the value in words, for the status line.
+func (t *threshold) text() string {
+	v := formatNumber(t.value) + t.uom
+	if t.show != nil {
+		return t.show(v)
+	}
+	return v + " " + t.label
 }
 
 func newThreshold(label, warn, crit string) (*threshold, error) {
@@ -235,16 +402,16 @@ func formatNumber(v float64) string {
 	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
-// categoryThresholds parses CATEGORY=RANGE flags into thresholds on the
-// number of queued recipients whose delay reason has that category.
-func categoryThresholds(eng *rules.Engine, warns, crits []string) ([]*threshold, error) {
+// categoryThresholds parses the CATEGORY=RANGE values of the flags
+// --NAME-warn and --NAME-crit into thresholds labelled prefix+CATEGORY.
+func categoryThresholds(eng *rules.Engine, name, prefix string, warns, crits []string) ([]*threshold, error) {
 	type pair struct{ warn, crit string }
 	byCat := map[string]*pair{}
 	var order []string
 	parse := func(vals []string, crit bool) error {
-		flag := "queue-category-warn"
+		flag := name + "-warn"
 		if crit {
-			flag = "queue-category-crit"
+			flag = name + "-crit"
 		}
 		for _, v := range vals {
 			cat, rng, ok := strings.Cut(v, "=")
@@ -276,7 +443,7 @@ func categoryThresholds(eng *rules.Engine, warns, crits []string) ([]*threshold,
 	}
 	var out []*threshold
 	for _, cat := range order {
-		th, err := newThreshold("queue_"+cat, byCat[cat].warn, byCat[cat].crit)
+		th, err := newThreshold(prefix+cat, byCat[cat].warn, byCat[cat].crit)
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pfdiag/pfdiag/correlate"
+	"github.com/pfdiag/pfdiag/correlate/badgerindex"
 	"github.com/pfdiag/pfdiag/correlate/memindex"
 	"github.com/pfdiag/pfdiag/parser"
 	"github.com/pfdiag/pfdiag/parser/input"
@@ -60,7 +61,7 @@ func TestCheck(t *testing.T) {
 		{"inside range", deferredListing(0, 0, refused), []string{"--deferred-crit", "@0:0"}, 2,
 			"PFDIAG CRITICAL - 0 deferred (critical in 0..0) | deferred=0;500;@0:0 hold=0 active=0 incoming=0 maildrop=0 bytes=0B\n"},
 		{"queued category", deferredListing(2, 0, blocked), []string{"--queue-category-warn", "blocklisted_ip=0", "--queue-category-crit", "blocklisted_ip=5"}, 1,
-			"PFDIAG WARNING - 2 queue_blocklisted_ip (warning > 0) | deferred=2;500;1000 hold=0 queue_blocklisted_ip=2;0;5 active=0 incoming=0 maildrop=0 bytes=2000B\n"},
+			"PFDIAG WARNING - 2 queued blocklisted_ip (warning > 0) | deferred=2;500;1000 hold=0 queue_blocklisted_ip=2;0;5 active=0 incoming=0 maildrop=0 bytes=2000B\n"},
 		{"queued category absent", deferredListing(2, 0, refused), []string{"--queue-category-warn", "blocklisted_ip=0"}, 0,
 			"PFDIAG OK - 2 deferred | deferred=2;500;1000 hold=0 queue_blocklisted_ip=0;0; active=0 incoming=0 maildrop=0 bytes=2000B\n"},
 		{"malformed lines are noted", "garbage\n" + deferredListing(1, 0, refused), nil, 0,
@@ -179,12 +180,20 @@ func TestPerfLabel(t *testing.T) {
 // correlator, classified by the default rules.
 func ingestReal(t *testing.T, name string) correlate.Index {
 	t.Helper()
+	idx := memindex.New()
+	ingestInto(t, idx, name)
+	return idx
+}
+
+// ingestInto reads testdata/corpus/NAME/mail.log into idx, with the
+// checkpoint time 2026-11-30 08:00 UTC.
+func ingestInto(t *testing.T, idx correlate.Index, name string) {
+	t.Helper()
 	dir := filepath.Dir(realQueue(t, name))
 	eng, err := rules.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx := memindex.New()
 	ctx := context.Background()
 	in, err := correlate.NewIngester(ctx, idx, correlate.IngestOptions{
 		Correlator: correlate.Options{Classify: func(reason, daemon, status, dsn, relay, domain string) string {
@@ -204,7 +213,6 @@ func ingestReal(t *testing.T, name string) correlate.Index {
 	if _, err := in.Read(ctx, f); err != nil {
 		t.Fatal(err)
 	}
-	return idx
 }
 
 // TestCollectWindowReal counts the outcomes of the real run and compares
@@ -265,4 +273,112 @@ func TestCollectWindowReal(t *testing.T) {
 	}
 	t.Logf("whole run: sent %d deferred %d bounced %d expired %d, bounce rate %.1f%%, categories %v",
 		all.sent, all.deferred, all.bounced, all.expired, all.bounceRate(), all.categories)
+}
+
+func TestWindowCheck(t *testing.T) {
+	eng, err := rules.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := ingestReal(t, "real-postfix")
+	// The run logged 07:33:55 to 07:34:41 UTC; its checkpoint is 08:00.
+	at := func(h, m int) time.Time { return time.Date(2026, 11, 30, h, m, 0, 0, time.UTC) }
+	tests := []struct {
+		name          string
+		now           time.Time
+		window        string
+		bw, bc        string
+		minFinal      int
+		cw, cc        []string
+		state         int
+		summary, perf string
+		alerts, notes string
+	}{
+		{"quiet thresholds", at(7, 40), "15m", "50", "60", 10, nil, nil, stateOK,
+			"bounce rate 35.6% of 45 in 15m",
+			"bounce_rate=35.6%;50;60 sent=29 bounced=14 expired=2 deferrals=49", "", ""},
+		{"bounce rate critical", at(7, 40), "15m", "10", "20", 10, nil, nil, stateCritical,
+			"bounce rate 35.6% of 45 in 15m",
+			"bounce_rate=35.6%;10;20 sent=29 bounced=14 expired=2 deferrals=49", "bounce rate 35.6% in 15m (critical > 20)", ""},
+		{"too few deliveries to rate", at(7, 40), "15m", "10", "20", 100, nil, nil, stateOK,
+			"bounce rate 35.6% of 45 in 15m",
+			"bounce_rate=35.6%;10;20 sent=29 bounced=14 expired=2 deferrals=49", "", "bounce rate not rated below 100 deliveries"},
+		{"categories", at(7, 40), "15m", "", "", 10, []string{"blocklisted_ip=0", "greylisted=20"}, []string{"blocklisted_ip=5"}, stateWarning,
+			"bounce rate 35.6% of 45 in 15m",
+			"bounce_rate=35.6% sent=29 bounced=14 expired=2 deferrals=49 window_blocklisted_ip=1;0;5 window_greylisted=10;20;",
+			"1 blocklisted_ip in 15m (warning > 0)", ""},
+		{"window before the run", at(7, 33), "1m", "10", "20", 0, nil, nil, stateOK,
+			"bounce rate 0% of 0 in 1m",
+			"bounce_rate=0%;10;20 sent=0 bounced=0 expired=0 deferrals=0", "", ""},
+		{"stale index", at(9, 0), "15m", "10", "20", 10, nil, nil, stateWarning,
+			"no window data", "",
+			"index last updated 2026-11-30T08:00:00Z, before the 15m window (is pfdiag ingest or tail running?)", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, err := newWindowCheck(eng, "x", tt.window, tt.bw, tt.bc, tt.minFinal, tt.cw, tt.cc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res checkResult
+			sum, perf, err := w.evaluate(context.Background(), idx, tt.now, &res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.state != tt.state || sum != tt.summary || strings.Join(perf, " ") != tt.perf ||
+				strings.Join(res.alerts, ", ") != tt.alerts || strings.Join(res.notes, "; ") != tt.notes {
+				t.Errorf("got state %d, %q, perf %q, alerts %q, notes %q\nwant state %d, %q, perf %q, alerts %q, notes %q",
+					res.state, sum, strings.Join(perf, " "), res.alerts, res.notes, tt.state, tt.summary, tt.perf, tt.alerts, tt.notes)
+			}
+		})
+	}
+}
+
+// TestCheckIndex runs check against a real on-disk (Badger) index.
+func TestCheckIndex(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "index")
+	idx, err := badgerindex.Open(dir, badgerindex.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingestInto(t, idx, "real-postfix")
+	q := realQueue(t, "real-postfix")
+
+	// While a writer holds the index, a check cannot read it: UNKNOWN.
+	code, out, _ := runCmd(t, "", "check", "--index", dir, q)
+	if code != 3 || !strings.HasPrefix(out, "PFDIAG UNKNOWN - cannot open the index: index "+dir+" is in use by another pfdiag process") {
+		t.Errorf("locked index: exit %d, %q", code, out)
+	}
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// runCmd's clock is 07:45 UTC: the window 07:30-07:45 holds the run,
+	// but the checkpoint (08:00) is after it, so the index is current.
+	code, out, errs := runCmd(t, "", "check", "--index", dir, "--bounce-warn", "20", "--bounce-crit", "50", "--category-crit", "blocklisted_ip=0", q)
+	want := "PFDIAG CRITICAL - bounce rate 35.6% in 15m (warning > 20), 1 blocklisted_ip in 15m (critical > 0) | " +
+		"deferred=12;500;1000 hold=2 active=0 incoming=0 maildrop=0 bytes=5171B " +
+		"bounce_rate=35.6%;20;50 sent=29 bounced=14 expired=2 deferrals=49 window_blocklisted_ip=1;;0\n"
+	if code != 2 || out != want || errs != "" {
+		t.Errorf("exit %d\n got %q\nwant %q\nstderr %q", code, out, want, errs)
+	}
+	code, out, _ = runCmd(t, "", "check", "--index", dir, "--window", "1m", q)
+	if code != 0 || !strings.HasPrefix(out, "PFDIAG OK - 12 deferred, bounce rate 0% of 0 in 1m | ") {
+		t.Errorf("1m window: exit %d, %q", code, out)
+	}
+
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--index", filepath.Join(t.TempDir(), "none")}, "PFDIAG UNKNOWN - cannot open the index: open index "},
+		{[]string{"--index", dir, "--window", "soon"}, "PFDIAG UNKNOWN - bad arguments: --window \"soon\""},
+		{[]string{"--index", dir, "--bounce-warn", "x"}, "PFDIAG UNKNOWN - bad arguments: bounce_rate warning threshold"},
+		{[]string{"--category-warn", "nope=1"}, "PFDIAG UNKNOWN - bad arguments: --category-warn \"nope\" is not a delivery category"},
+	} {
+		code, out, _ := runCmd(t, "", append(append([]string{"check"}, tt.args...), q)...)
+		if code != 3 || !strings.HasPrefix(out, tt.want) {
+			t.Errorf("%v: exit %d, %q; want 3, %q…", tt.args, code, out, tt.want)
+		}
+	}
 }
