@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -124,7 +125,7 @@ func TestReaderMalformed(t *testing.T) {
 	for _, s := range r.Samples() {
 		lines = append(lines, s.Line)
 	}
-	if got, want := lines, []int{2, 4, 5, 6, 7, 8}; !equalInts(got, want) {
+	if got, want := lines, []int{2, 4, 5, 6, 7, 8}; !slices.Equal(got, want) {
 		t.Errorf("malformed lines = %v, want %v", got, want)
 	}
 	for _, want := range []struct {
@@ -334,18 +335,6 @@ func parseMailq(t testing.TB, path string) mailq {
 		t.Fatalf("%s: %d messages listed, summary says %d", path, len(q.ids), q.requests)
 	}
 	return q
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestDecodeTypes(t *testing.T) {

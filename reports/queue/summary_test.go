@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -244,11 +245,11 @@ func TestSummaryHostile(t *testing.T) {
 	for _, p := range in.Problems {
 		lines = append(lines, p.Line)
 	}
-	if !equalInts(lines, []int{6, 8, 12}) {
+	if !slices.Equal(lines, []int{6, 8, 12}) {
 		t.Errorf("malformed lines %v, want [6 8 12]", lines)
 	}
 	// Invalid: "D203DC2180\n-d ALL", "ALL", "-", "abcdef12"; "BBBBBB1" is valid hex.
-	if in.InvalidIDs != 4 || !equalInts(in.InvalidAt, []int{2, 3, 4, 10}) {
+	if in.InvalidIDs != 4 || !slices.Equal(in.InvalidAt, []int{2, 3, 4, 10}) {
 		t.Errorf("invalid IDs %d at %v, want 4 at [2 3 4 10]", in.InvalidIDs, in.InvalidAt)
 	}
 	sel := rep.Selection
