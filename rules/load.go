@@ -502,6 +502,7 @@ func (l *loader) engine() (*Engine, error) {
 		}
 		index[p] = len(e.phrases)
 		e.phrases = append(e.phrases, p)
+		e.bigrams = append(e.bigrams, phraseBigrams(p))
 		return len(e.phrases) - 1
 	}
 	relays, domains := map[string]bool{}, map[string]bool{}

@@ -99,6 +99,7 @@ type Engine struct {
 	rules    []*compiled // delivery rules, priority order
 	findings []*compiled // finding rules, priority order
 	phrases  []string    // distinct lower-case phrases, indexed by compiled rules
+	bigrams  [][4]uint16 // byte pairs each phrase needs (prefilter), see phraseBigrams
 	relays   []string    // every relay suffix some rule names (key component)
 	domains  []string    // every domain suffix some rule names (key component)
 
