@@ -86,14 +86,16 @@ type DeliveryKey struct {
 	Relay          string
 }
 
-// DeliveryStat is the count for one DeliveryKey, with delay sums and a sample.
+// DeliveryStat is the count for one DeliveryKey, with delay sums
+// (stored with millisecond precision) and a sample.
 type DeliveryStat struct {
 	Count       int64
 	DelaySum    float64
 	DelayMax    float64
 	DelaysSum   [4]float64
 	First, Last time.Time
-	// Sample is the first attempt of the hour: queue ID, recipient, dsn, reason.
+	// Sample is the first attempt of the hour: queue ID, recipient, dsn,
+	// and for failures the reason text.
 	SampleQueueID, SampleRecipient, SampleDSN, SampleReason string
 }
 
@@ -103,12 +105,13 @@ type SenderKey struct {
 	Sender string
 }
 
-// SenderStat counts one sender's messages and delivery outcomes.
+// SenderStat counts one sender's messages and failed delivery attempts
+// (a sender with many bounces to distinct recipients is a compromised
+// account or a bad list).
 type SenderStat struct {
 	Messages int64 // messages received from this sender
 	Bytes    int64
-	Sent     int64 // delivery attempts by status
-	Deferred int64
+	Deferred int64 // failed delivery attempts by status
 	Bounced  int64
 	Expired  int64
 }
@@ -311,7 +314,6 @@ func (h *Hour) Merge(o *Hour) {
 		}
 		s.Messages += v.Messages
 		s.Bytes += v.Bytes
-		s.Sent += v.Sent
 		s.Deferred += v.Deferred
 		s.Bounced += v.Bounced
 		s.Expired += v.Expired

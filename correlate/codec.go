@@ -33,7 +33,6 @@ func (e *encoder) uvarint(v uint64)    { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) varint(v int64)      { e.b = binary.AppendVarint(e.b, v) }
 func (e *encoder) int(v int)           { e.varint(int64(v)) }
 func (e *encoder) str(s string)        { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *encoder) f64(v float64)       { e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(v)) }
 func (e *encoder) bool(v bool)         { e.byte(b2u(v)) }
 func (e *encoder) status(s Status)     { e.byte(byte(s)) }
 func (e *encoder) abstime(t time.Time) { e.varint(unixMicro(t)) }
@@ -139,16 +138,6 @@ func (d *decoder) str() string {
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
-}
-
-func (d *decoder) f64() float64 {
-	if len(d.b) < 8 {
-		d.fail()
-		return 0
-	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
-	d.b = d.b[8:]
-	return v
 }
 
 func (d *decoder) bool() bool { return d.byte() != 0 }
@@ -434,6 +423,12 @@ func (d *decoder) message(depth int) *Message {
 // AppendHour appends the binary encoding of h to b. Map entries are
 // written in no particular order; DecodeHour does not depend on it.
 func AppendHour(b []byte, h *Hour) []byte {
+	if b == nil {
+		// Rows take 60-150 bytes: size the buffer once instead of
+		// doubling it through hundreds of kilobytes.
+		n := len(h.Lines) + len(h.Traffic) + len(h.Deliveries) + len(h.Senders) + len(h.Rejects) + len(h.Warnings)
+		b = make([]byte, 0, 256+40*len(h.Lines)+120*(n-len(h.Lines))+len(h.Delays)*5*NumDelayBuckets*2+len(h.Samples)*200)
+	}
 	e := encoder{b: b}
 	e.byte(hourVersion)
 	e.abstime(h.Start)
@@ -471,10 +466,10 @@ func AppendHour(b []byte, h *Hour) []byte {
 		e.str(k.Domain)
 		e.str(k.Relay)
 		e.varint(v.Count)
-		e.f64(v.DelaySum)
-		e.f64(v.DelayMax)
+		e.ms(v.DelaySum)
+		e.ms(v.DelayMax)
 		for _, s := range v.DelaysSum {
-			e.f64(s)
+			e.ms(s)
 		}
 		e.reltime(base, v.First)
 		e.reltime(base, v.Last)
@@ -487,7 +482,7 @@ func AppendHour(b []byte, h *Hour) []byte {
 	for k, v := range h.Senders {
 		e.str(k.Host)
 		e.str(k.Sender)
-		for _, n := range [...]int64{v.Messages, v.Bytes, v.Sent, v.Deferred, v.Bounced, v.Expired} {
+		for _, n := range [...]int64{v.Messages, v.Bytes, v.Deferred, v.Bounced, v.Expired} {
 			e.varint(n)
 		}
 	}
@@ -584,7 +579,7 @@ func DecodeHour(b []byte) (*Hour, error) {
 			*p += d.varint()
 		}
 	}
-	for n := d.count(60); n > 0 && d.err == nil; n-- {
+	for n := d.count(20); n > 0 && d.err == nil; n-- {
 		var k DeliveryKey
 		k.Host = d.str()
 		k.Instance = d.str()
@@ -595,10 +590,10 @@ func DecodeHour(b []byte) (*Hour, error) {
 		k.Relay = d.str()
 		v := &DeliveryStat{}
 		v.Count = d.varint()
-		v.DelaySum = d.f64()
-		v.DelayMax = d.f64()
+		v.DelaySum = d.ms()
+		v.DelayMax = d.ms()
 		for i := range v.DelaysSum {
-			v.DelaysSum[i] = d.f64()
+			v.DelaysSum[i] = d.ms()
 		}
 		v.First = d.reltime(base)
 		v.Last = d.reltime(base)
@@ -608,10 +603,10 @@ func DecodeHour(b []byte) (*Hour, error) {
 		v.SampleReason = d.str()
 		h.Deliveries[k] = v
 	}
-	for n := d.count(8); n > 0 && d.err == nil; n-- {
+	for n := d.count(7); n > 0 && d.err == nil; n-- {
 		k := SenderKey{Host: d.str(), Sender: d.str()}
 		v := &SenderStat{}
-		for _, p := range [...]*int64{&v.Messages, &v.Bytes, &v.Sent, &v.Deferred, &v.Bounced, &v.Expired} {
+		for _, p := range [...]*int64{&v.Messages, &v.Bytes, &v.Deferred, &v.Bounced, &v.Expired} {
 			*p = d.varint()
 		}
 		h.Senders[k] = v

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/pfdiag/pfdiag/parser"
@@ -83,13 +82,16 @@ type openState struct {
 	countedAt int64
 	doneAt    time.Time
 	rcptIdx   map[string]int // recipients by address, for large messages
+	next      *Message       // next incarnation in the queue with the same queue ID
 }
 
 type session struct {
-	connect  time.Time
-	host, ip string
-	port     int
-	helo     string
+	host, prog string
+	pid        int
+	connect    time.Time
+	port       int
+	helo       string
+	next       *session
 }
 
 type expectation struct {
@@ -99,10 +101,19 @@ type expectation struct {
 
 // hourAcc accumulates one hour's aggregate delta between checkpoints.
 type hourAcc struct {
-	h         *Hour
-	lines     map[string]*[64]int64
-	lastHost  string
-	lastLines *[64]int64
+	h          *Hour
+	lines      map[string]*[64]int64
+	lastHost   string
+	lastLines  *[64]int64
+	lastTrKey  HostKey
+	lastTr     *Traffic
+	delayCache [4]delayEntry
+	delayNext  int
+}
+
+type delayEntry struct {
+	k DelayKey
+	s *DelayStat
 }
 
 // Correlator is the state machine that turns parser events into Messages.
@@ -114,14 +125,14 @@ type hourAcc struct {
 // changed, hour aggregates, other state).
 type Correlator struct {
 	opts     Options
-	active   map[string]*Message // host\0instance\0queue ID → incarnation in the queue
+	active   map[string]*Message // queue ID → incarnations in the queue (chained by host and instance)
+	nactive  int
 	smtpIn   map[string]*Message // host\0queue ID → root received by smtpd (re-injection candidates)
 	expect   map[string]*expectation
-	sessions map[string]*session // host\0program\0pid
+	sessions map[int]*session // smtpd pid → sessions (chained by host and program)
 	grace    []*Message
 	graceAt  int
 	done     []*Message
-	dirty    []*Message
 	closed   []Ref
 	hours    map[int64]*hourAcc
 	curIdx   int64
@@ -130,8 +141,9 @@ type Correlator struct {
 	seq      int64 // events processed over the index's life (sweeps are deterministic)
 	stats    Stats
 
-	strs    *interner // hosts, instances, daemons, relays, dsn, categories
-	reasons *interner
+	strs    *interner // hosts, relays, domains, categories, normalised texts
+	reasons *interner // failure reasons (they repeat; "sent" replies mostly do not)
+	tok     tokens    // daemons, instances, dsn, actions, stages…
 	kb      []byte
 	scratch []byte
 	rejCat  map[string]string
@@ -152,11 +164,11 @@ func New(opts Options) *Correlator {
 		active:   make(map[string]*Message, 1024),
 		smtpIn:   make(map[string]*Message, 256),
 		expect:   map[string]*expectation{},
-		sessions: make(map[string]*session, 256),
+		sessions: make(map[int]*session, 256),
 		hours:    map[int64]*hourAcc{},
 		curIdx:   -1 << 62,
-		strs:     newInterner(1 << 16),
-		reasons:  newInterner(1 << 14),
+		strs:     newInterner(1 << 14),
+		reasons:  newInterner(1 << 12),
 		rejCat:   map[string]string{},
 	}
 }
@@ -165,7 +177,117 @@ func New(opts Options) *Correlator {
 func (c *Correlator) Stats() Stats { return c.stats }
 
 // Open returns the number of messages in memory that have not left the queue.
-func (c *Correlator) Open() int { return len(c.active) }
+func (c *Correlator) Open() int { return c.nactive }
+
+// The active map is keyed by queue ID alone (cheap to hash, no key to
+// build); the rare incarnations of one ID on other hosts or instances
+// hang off the first.
+
+func (c *Correlator) activeGet(host string, inst, qid []byte) *Message {
+	for m := c.active[string(qid)]; m != nil; m = m.state.next {
+		if m.Host == host && m.Instance == string(inst) {
+			return m
+		}
+	}
+	return nil
+}
+
+func (c *Correlator) activeAdd(m *Message) {
+	m.state.next = c.active[m.QueueID]
+	c.active[m.QueueID] = m
+	c.nactive++
+}
+
+func (c *Correlator) activeDel(m *Message) {
+	var prev *Message
+	for e := c.active[m.QueueID]; e != nil; prev, e = e, e.state.next {
+		if e != m {
+			continue
+		}
+		switch {
+		case prev != nil:
+			prev.state.next = e.state.next
+		case e.state.next != nil:
+			c.active[m.QueueID] = e.state.next
+		default:
+			delete(c.active, m.QueueID)
+		}
+		e.state.next = nil
+		c.nactive--
+		return
+	}
+}
+
+// activeList returns the incarnations in the queue, in a stable order.
+func (c *Correlator) activeList() []*Message {
+	out := make([]*Message, 0, c.nactive)
+	for _, m := range c.active {
+		for ; m != nil; m = m.state.next {
+			out = append(out, m)
+		}
+	}
+	sortByRef(out)
+	return out
+}
+
+func (c *Correlator) sessionGet(host string, ev *parser.Event) (*session, *session) {
+	var prev *session
+	for s := c.sessions[ev.PID]; s != nil; prev, s = s, s.next {
+		if s.host == host && s.prog == string(ev.Program) {
+			return s, prev
+		}
+	}
+	return nil, nil
+}
+
+func (c *Correlator) sessionDel(s, prev *session) {
+	switch {
+	case prev != nil:
+		prev.next = s.next
+	case s.next != nil:
+		c.sessions[s.pid] = s.next
+	default:
+		delete(c.sessions, s.pid)
+	}
+}
+
+func (c *Correlator) sessionAdd(s *session) {
+	if old, prev := c.sessionFind(s.host, s.prog, s.pid); old != nil {
+		c.sessionDel(old, prev)
+	}
+	s.next = c.sessions[s.pid]
+	c.sessions[s.pid] = s
+}
+
+// sessionList returns the open smtpd sessions in a stable order.
+func (c *Correlator) sessionList() []*session {
+	var out []*session
+	for _, s := range c.sessions {
+		for ; s != nil; s = s.next {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b *session) int {
+		if a.pid != b.pid {
+			return a.pid - b.pid
+		}
+		if a.host != b.host {
+			return cmpStr(a.host, b.host)
+		}
+		return cmpStr(a.prog, b.prog)
+	})
+	return out
+}
+
+func (c *Correlator) sessionFind(host, prog string, pid int) (*session, *session) {
+	var prev *session
+	for s := c.sessions[pid]; s != nil; prev, s = s, s.next {
+		if s.host == host && s.prog == prog {
+			return s, prev
+		}
+	}
+	return nil, nil
+}
 
 // Now returns the log time of the latest event.
 func (c *Correlator) Now() time.Time { return c.now }
@@ -226,26 +348,6 @@ func (c *Correlator) host(b []byte) string {
 	return s
 }
 
-func (c *Correlator) key(parts ...[]byte) []byte {
-	c.kb = c.kb[:0]
-	for i, p := range parts {
-		if i > 0 {
-			c.kb = append(c.kb, 0)
-		}
-		c.kb = append(c.kb, p...)
-	}
-	return c.kb
-}
-
-func (c *Correlator) qkey(host string, inst, qid []byte) []byte {
-	c.kb = append(c.kb[:0], host...)
-	c.kb = append(c.kb, 0)
-	c.kb = append(c.kb, inst...)
-	c.kb = append(c.kb, 0)
-	c.kb = append(c.kb, qid...)
-	return c.kb
-}
-
 func (c *Correlator) hkey(host string, qid []byte) []byte {
 	c.kb = append(c.kb[:0], host...)
 	c.kb = append(c.kb, 0)
@@ -259,7 +361,7 @@ func validQID(q []byte) bool {
 
 // lookup returns the incarnation in the queue, counting the line.
 func (c *Correlator) lookup(host string, inst, qid []byte, t time.Time) *Message {
-	m := c.active[string(c.qkey(host, inst, qid))]
+	m := c.activeGet(host, inst, qid)
 	if m != nil {
 		if t.After(m.LastSeen) {
 			m.LastSeen = t
@@ -283,22 +385,23 @@ func (c *Correlator) get(host string, inst, qid []byte, t time.Time) *Message {
 
 func (c *Correlator) create(host string, inst, qid []byte, t time.Time) *Message {
 	m := &Message{
-		Ref:      Ref{Host: host, Instance: c.strs.get(inst), QueueID: string(qid), First: t},
+		Ref:      Ref{Host: host, Instance: c.tok.get(inst), QueueID: string(qid), First: t},
 		LastSeen: t,
 		state:    &openState{open: 1},
 	}
-	c.active[string(c.qkey(host, inst, qid))] = m
+	c.activeAdd(m)
 	c.stats.Messages++
 	c.touch(m)
 	return m
 }
 
-// touch marks the root of m as changed since the last checkpoint.
+// touch marks the root of m as changed since the last checkpoint. Dirty
+// roots are found through the active map at the checkpoint, so finished
+// messages are not kept alive by a list of changes.
 func (c *Correlator) touch(m *Message) {
 	r := m.Root()
-	if r.state != nil && !r.state.dirty {
+	if r.state != nil {
 		r.state.dirty = true
-		c.dirty = append(c.dirty, r)
 	}
 }
 
@@ -322,12 +425,13 @@ func (c *Correlator) Process(ev *parser.Event) {
 		c.sample(a, host, ev, t)
 	case parser.KindConnect:
 		if string(ev.Daemon) == "smtpd" {
-			s := &session{connect: t, host: c.strs.get(ev.ClientHost), ip: c.strs.get(ev.ClientIP), port: ev.ClientPort}
-			c.sessions[string(c.skey(host, ev))] = s
+			c.sessionAdd(&session{host: host, prog: c.tok.get(ev.Program), pid: ev.PID, connect: t, port: ev.ClientPort})
 		}
 	case parser.KindDisconnect:
 		if string(ev.Daemon) == "smtpd" {
-			delete(c.sessions, string(c.skey(host, ev)))
+			if s, prev := c.sessionGet(host, ev); s != nil {
+				c.sessionDel(s, prev)
+			}
 		}
 	case parser.KindClient:
 		if validQID(ev.QueueID) {
@@ -337,7 +441,7 @@ func (c *Correlator) Process(ev *parser.Event) {
 		if validQID(ev.QueueID) {
 			m := c.get(host, ev.Instance, ev.QueueID, t)
 			m.Origin = OriginPickup
-			m.Client.Service = c.strs.get(ev.Daemon)
+			m.Client.Service = c.tok.get(ev.Daemon)
 			m.Client.PID = ev.PID
 			m.Client.UID, m.Client.HasUID = ev.UID, ev.HasUID
 			if ev.HasFrom && !m.HasSender {
@@ -399,15 +503,6 @@ func (c *Correlator) Process(ev *parser.Event) {
 	}
 }
 
-func (c *Correlator) skey(host string, ev *parser.Event) []byte {
-	c.kb = append(c.kb[:0], host...)
-	c.kb = append(c.kb, 0)
-	c.kb = append(c.kb, ev.Program...)
-	c.kb = append(c.kb, 0)
-	c.kb = strconv.AppendInt(c.kb, int64(ev.PID), 10)
-	return c.kb
-}
-
 func (c *Correlator) sample(a *hourAcc, host string, ev *parser.Event, t time.Time) {
 	n := 0
 	for i := range a.h.Samples {
@@ -424,23 +519,23 @@ func (c *Correlator) client(ev *parser.Event, host string, t time.Time) {
 	m := c.get(host, ev.Instance, ev.QueueID, t)
 	m.Origin = OriginSMTP
 	cl := &m.Client
-	cl.Host = c.strs.get(ev.ClientHost)
-	cl.IP = c.strs.get(ev.ClientIP)
+	cl.Host = string(ev.ClientHost)
+	cl.IP = string(ev.ClientIP)
 	if ev.ClientPort != 0 {
 		cl.Port = ev.ClientPort
 	}
 	if len(ev.SASLUser) > 0 {
-		cl.SASLMethod = c.strs.get(ev.SASLMethod)
-		cl.SASLUser = c.strs.get(ev.SASLUser)
+		cl.SASLMethod = c.tok.get(ev.SASLMethod)
+		cl.SASLUser = string(ev.SASLUser)
 	}
 	if len(ev.Service) > 0 {
 		c.scratch = append(append(append(c.scratch[:0], ev.Service...), '/'), ev.Daemon...)
-		cl.Service = c.strs.get(c.scratch)
+		cl.Service = c.tok.get(c.scratch)
 	} else {
-		cl.Service = c.strs.get(ev.Daemon)
+		cl.Service = c.tok.get(ev.Daemon)
 	}
 	cl.PID = ev.PID
-	if s := c.sessions[string(c.skey(host, ev))]; s != nil {
+	if s, _ := c.sessionGet(host, ev); s != nil {
 		cl.Connect = s.connect
 		if cl.Port == 0 {
 			cl.Port = s.port
@@ -595,19 +690,19 @@ func (c *Correlator) delivery(ev *parser.Event, host string, t time.Time) {
 	at := Attempt{
 		Time:      t,
 		Line:      ev.Line,
-		Daemon:    c.strs.get(ev.Daemon),
+		Daemon:    c.tok.get(ev.Daemon),
 		Relay:     c.strs.get(ev.Relay),
 		Delay:     ev.Delay,
 		Delays:    ev.Delays,
 		HasDelays: ev.HasDelays,
-		DSN:       c.strs.get(ev.DSN),
+		DSN:       c.tok.get(ev.DSN),
 		Status:    st,
 	}
 	at.Transport = at.Daemon
 	if len(ev.Service) > 0 {
-		at.Transport = c.strs.get(ev.Service)
+		at.Transport = c.tok.get(ev.Service)
 	}
-	if len(ev.Reason) <= 256 {
+	if st != StatusSent && len(ev.Reason) <= 256 {
 		at.Reason = c.reasons.get(ev.Reason)
 	} else {
 		at.Reason = string(ev.Reason)
@@ -656,7 +751,7 @@ func domainBytes(addr []byte) []byte {
 func (c *Correlator) account(m *Message, rcpt string, at *Attempt, domain string, t time.Time) {
 	c.stats.Deliveries[at.Status]++
 	a := c.acc(t)
-	tr := a.h.traffic(HostKey{m.Host, m.Instance})
+	tr := a.trafficFor(m.Host, m.Instance)
 	switch at.Status {
 	case StatusSent:
 		tr.Sent++
@@ -671,7 +766,11 @@ func (c *Correlator) account(m *Message, rcpt string, at *Attempt, domain string
 		Category: at.Category, Domain: domain, Relay: at.Relay}
 	d := a.h.Deliveries[k]
 	if d == nil {
-		d = &DeliveryStat{First: t, SampleQueueID: m.QueueID, SampleRecipient: rcpt, SampleDSN: at.DSN, SampleReason: at.Reason}
+		d = &DeliveryStat{First: t, SampleQueueID: m.QueueID, SampleRecipient: rcpt, SampleDSN: at.DSN}
+		if at.Status != StatusSent {
+			// A "250 Ok" tells a report nothing; a failure's text does.
+			d.SampleReason = at.Reason
+		}
 		a.h.Deliveries[k] = d
 	}
 	d.Count++
@@ -683,7 +782,7 @@ func (c *Correlator) account(m *Message, rcpt string, at *Attempt, domain string
 		d.DelaysSum[i] += at.Delays[i]
 	}
 	d.Last = t
-	if m.HasSender || m.Sender != "" {
+	if at.Status.Failed() && m.HasSender {
 		sk := SenderKey{m.Host, m.Sender}
 		s := a.h.Senders[sk]
 		if s == nil {
@@ -691,8 +790,6 @@ func (c *Correlator) account(m *Message, rcpt string, at *Attempt, domain string
 			a.h.Senders[sk] = s
 		}
 		switch at.Status {
-		case StatusSent:
-			s.Sent++
 		case StatusDeferred:
 			s.Deferred++
 		case StatusBounced:
@@ -702,12 +799,7 @@ func (c *Correlator) account(m *Message, rcpt string, at *Attempt, domain string
 		}
 	}
 	if !at.Synthetic {
-		dk := DelayKey{m.Host, m.Instance, at.Status}
-		ds := a.h.Delays[dk]
-		if ds == nil {
-			ds = &DelayStat{}
-			a.h.Delays[dk] = ds
-		}
+		ds := a.delayFor(m.Host, m.Instance, at.Status)
 		ds.Total.Add(at.Delay)
 		if at.HasDelays {
 			for i := range ds.Stages {
@@ -715,6 +807,34 @@ func (c *Correlator) account(m *Message, rcpt string, at *Attempt, domain string
 			}
 		}
 	}
+}
+
+// trafficFor is Hour.traffic with a one-entry cache: most lines of a log
+// come from one instance.
+func (a *hourAcc) trafficFor(host, inst string) *Traffic {
+	if a.lastTr != nil && a.lastTrKey.Host == host && a.lastTrKey.Instance == inst {
+		return a.lastTr
+	}
+	k := HostKey{host, inst}
+	a.lastTrKey, a.lastTr = k, a.h.traffic(k)
+	return a.lastTr
+}
+
+func (a *hourAcc) delayFor(host, inst string, st Status) *DelayStat {
+	k := DelayKey{host, inst, st}
+	for i := range a.delayCache {
+		if e := &a.delayCache[i]; e.s != nil && e.k == k {
+			return e.s
+		}
+	}
+	ds := a.h.Delays[k]
+	if ds == nil {
+		ds = &DelayStat{}
+		a.h.Delays[k] = ds
+	}
+	a.delayCache[a.delayNext] = delayEntry{k, ds}
+	a.delayNext = (a.delayNext + 1) % len(a.delayCache)
+	return ds
 }
 
 // link connects a message handed to a local relay with the queue that
@@ -775,13 +895,14 @@ func (c *Correlator) expired(ev *parser.Event, host string, t time.Time) {
 		return
 	}
 	m.state.expired = true
-	reason := c.reasons.get(bytes.Join([][]byte{ev.Status, ev.Reason}, []byte(", ")))
+	c.scratch = append(append(append(c.scratch[:0], ev.Status...), ", "...), ev.Reason...)
+	reason := c.reasons.get(c.scratch)
 	for i := range m.Recipients {
 		r := &m.Recipients[i]
 		if !r.Status.Pending() {
 			continue
 		}
-		at := Attempt{Time: t, Line: ev.Line, Daemon: c.strs.get(ev.Daemon), Status: StatusExpired,
+		at := Attempt{Time: t, Line: ev.Line, Daemon: c.tok.get(ev.Daemon), Status: StatusExpired,
 			Reason: reason, Category: QueueExpired, Synthetic: true}
 		if n := len(r.Attempts); n > 0 {
 			last := &r.Attempts[n-1]
@@ -799,7 +920,7 @@ func (c *Correlator) expired(ev *parser.Event, host string, t time.Time) {
 
 func (c *Correlator) notification(ev *parser.Event, host string, t time.Time) {
 	m := c.get(host, ev.Instance, ev.QueueID, t)
-	child := c.active[string(c.qkey(host, ev.Instance, ev.NewQueueID))]
+	child := c.activeGet(host, ev.Instance, ev.NewQueueID)
 	if child == nil {
 		child = c.create(host, ev.Instance, ev.NewQueueID, t)
 	}
@@ -807,7 +928,7 @@ func (c *Correlator) notification(ev *parser.Event, host string, t time.Time) {
 	if bytes.Contains(ev.Msg, []byte("postmaster ")) {
 		to = "postmaster"
 	}
-	kind := c.strs.get(ev.Notice)
+	kind := c.tok.get(ev.Notice)
 	m.Notices = append(m.Notices, Notice{Kind: kind, To: to, Ref: child.Ref, Time: t})
 	if child.NoticeFor == nil && child != m {
 		child.NoticeFor = &Notice{Kind: kind, To: to, Ref: m.Ref, Time: t}
@@ -842,8 +963,8 @@ func (c *Correlator) removedFate(m *Message) Fate {
 
 func (c *Correlator) postsuper(ev *parser.Event, host string, t time.Time) {
 	m := c.get(host, ev.Instance, ev.QueueID, t)
-	action := c.strs.get(ev.Action)
-	m.Notes = append(m.Notes, Note{Time: t, Line: ev.Line, Daemon: c.strs.get(ev.Daemon), Action: action})
+	action := c.tok.get(ev.Action)
+	m.Notes = append(m.Notes, Note{Time: t, Line: ev.Line, Daemon: c.tok.get(ev.Daemon), Action: action})
 	tr := c.acc(t).h.traffic(HostKey{m.Host, m.Instance})
 	switch action {
 	case "removed":
@@ -897,10 +1018,7 @@ func (c *Correlator) finish(m *Message, f Fate, t time.Time) {
 	}
 	m.Fate, m.FateTime = f, t
 	st.finished = true
-	k := c.qkey(m.Host, []byte(m.Instance), []byte(m.QueueID))
-	if c.active[string(k)] == m {
-		delete(c.active, string(k))
-	}
+	c.activeDel(m)
 	tr := c.acc(t).h.traffic(HostKey{m.Host, m.Instance})
 	tr.Removed++
 	if f == FateRejected {
@@ -967,10 +1085,7 @@ func (c *Correlator) emit(root *Message) {
 		}
 		if h.state != nil && !h.state.finished {
 			// Written out while still queued (MaxOpen): forget it.
-			k := c.qkey(h.Host, []byte(h.Instance), []byte(h.QueueID))
-			if c.active[string(k)] == h {
-				delete(c.active, string(k))
-			}
+			c.activeDel(h)
 		}
 		h.state = nil
 	})
@@ -980,12 +1095,12 @@ func (c *Correlator) emit(root *Message) {
 }
 
 func (c *Correlator) reject(ev *parser.Event, host string, t time.Time, a *hourAcc) {
-	daemon := c.strs.get(ev.Daemon)
-	action := c.strs.get(ev.Action)
+	daemon := c.tok.get(ev.Daemon)
+	action := c.tok.get(ev.Action)
 	hasQID := validQID(ev.QueueID)
 	if string(ev.Daemon) == "smtpd" && len(ev.Helo) > 0 {
-		if s := c.sessions[string(c.skey(host, ev))]; s != nil {
-			s.helo = c.strs.get(ev.Helo)
+		if s, _ := c.sessionGet(host, ev); s != nil {
+			s.helo = string(ev.Helo)
 		}
 	}
 	isReject := action == "reject" || action == "milter-reject" || action == "proxy-reject"
@@ -1002,7 +1117,7 @@ func (c *Correlator) reject(ev *parser.Event, host string, t time.Time, a *hourA
 		c.kb = append(append(append(c.kb[:0], ev.Stage...), 0), norm...)
 		if cat, ok = c.rejCat[string(c.kb)]; !ok {
 			ck := string(c.kb)
-			cat = c.classify(string(ev.Reason), daemon, "reject", c.strs.get(ev.Enhanced), "", domain)
+			cat = c.classify(string(ev.Reason), daemon, "reject", c.tok.get(ev.Enhanced), "", domain)
 			if len(c.rejCat) > 4096 {
 				clear(c.rejCat)
 			}
@@ -1010,9 +1125,9 @@ func (c *Correlator) reject(ev *parser.Event, host string, t time.Time, a *hourA
 		}
 	}
 	k := RejectKey{
-		Host: host, Daemon: daemon, Action: action, Stage: c.strs.get(ev.Stage), Code: ev.Code,
-		Enhanced: c.strs.get(ev.Enhanced), Category: cat, Reason: norm,
-		ClientHost: c.strs.get(ev.ClientHost), ClientIP: c.strs.get(ev.ClientIP), Domain: domain,
+		Host: host, Daemon: daemon, Action: action, Stage: c.tok.get(ev.Stage), Code: ev.Code,
+		Enhanced: c.tok.get(ev.Enhanced), Category: cat, Reason: norm,
+		ClientHost: string(ev.ClientHost), ClientIP: string(ev.ClientIP), Domain: domain,
 		HasQueueID: hasQID, Postscreen: daemon == "postscreen", SenderIsNul: ev.HasFrom && len(ev.From) == 0,
 	}
 	r := a.h.Rejects[k]
@@ -1024,7 +1139,7 @@ func (c *Correlator) reject(ev *parser.Event, host string, t time.Time, a *hourA
 	r.Last = t
 	if !hasQID {
 		if isReject {
-			a.h.traffic(HostKey{host, c.strs.get(ev.Instance)}).NoQueue++
+			a.h.traffic(HostKey{host, c.tok.get(ev.Instance)}).NoQueue++
 		}
 		return
 	}
@@ -1035,7 +1150,7 @@ func (c *Correlator) reject(ev *parser.Event, host string, t time.Time, a *hourA
 	}
 	m.Notes = append(m.Notes, Note{Time: t, Line: ev.Line, Daemon: daemon, Action: action, Text: text})
 	if len(ev.Helo) > 0 && m.Client.Helo == "" {
-		m.Client.Helo = c.strs.get(ev.Helo)
+		m.Client.Helo = string(ev.Helo)
 	}
 	if ev.HasFrom && !m.HasSender {
 		m.Sender, m.HasSender = string(ev.From), true
@@ -1062,7 +1177,7 @@ func (c *Correlator) reject(ev *parser.Event, host string, t time.Time, a *hourA
 func (c *Correlator) warning(ev *parser.Event, host string, t time.Time, a *hourAcc) {
 	c.stats.Warnings++
 	c.scratch = normalizeText(c.scratch[:0], ev.Reason)
-	k := WarningKey{Host: host, Severity: c.strs.get(ev.Severity), Daemon: c.strs.get(ev.Daemon), Text: c.reasons.get(c.scratch)}
+	k := WarningKey{Host: host, Severity: c.tok.get(ev.Severity), Daemon: c.tok.get(ev.Daemon), Text: c.reasons.get(c.scratch)}
 	w := a.h.Warnings[k]
 	if w == nil {
 		w = &WarningStat{First: t}
@@ -1091,21 +1206,13 @@ func (c *Correlator) warning(ev *parser.Event, host string, t time.Time, a *hour
 // at the same places.
 func (c *Correlator) sweep() {
 	cutoff := c.now.Add(-c.opts.StaleAfter)
-	var stale []*Message
-	for _, m := range c.active {
+	for _, m := range c.activeList() {
 		if !m.Queued && m.Fate != FateHeld && m.LastSeen.Before(cutoff) {
-			stale = append(stale, m)
+			c.finish(m, FateAborted, m.LastSeen)
 		}
 	}
-	sortByRef(stale)
-	for _, m := range stale {
-		c.finish(m, FateAborted, m.LastSeen)
-	}
-	if over := len(c.active) - c.opts.MaxOpen; over > 0 {
-		all := make([]*Message, 0, len(c.active))
-		for _, m := range c.active {
-			all = append(all, m)
-		}
+	if over := c.nactive - c.opts.MaxOpen; over > 0 {
+		all := c.activeList()
 		slices.SortFunc(all, func(a, b *Message) int {
 			if x := a.LastSeen.Compare(b.LastSeen); x != 0 {
 				return x
@@ -1132,9 +1239,12 @@ func (c *Correlator) sweep() {
 			c.emit(r)
 		}
 	}
-	for k, s := range c.sessions {
-		if s.connect.Before(c.now.Add(-time.Hour)) {
-			delete(c.sessions, k)
+	old := c.now.Add(-time.Hour)
+	for _, s := range c.sessionList() {
+		if s.connect.Before(old) {
+			if x, prev := c.sessionFind(s.host, s.prog, s.pid); x != nil {
+				c.sessionDel(x, prev)
+			}
 		}
 	}
 	for k, x := range c.expect {
@@ -1179,19 +1289,17 @@ func sortByRef(ms []*Message) {
 func (c *Correlator) Checkpoint() *Checkpoint {
 	c.drainGrace(true)
 	cp := &Checkpoint{}
-	for _, r := range c.dirty {
+	for _, m := range c.activeList() {
+		r := m.Root()
 		st := r.state
-		if st == nil {
+		if st == nil || !st.dirty || st.emitted || st.inGrace {
 			continue
 		}
 		st.dirty = false
-		if r.parent != nil || st.emitted || st.inGrace {
-			continue
-		}
 		cp.Open = append(cp.Open, r)
 		st.persisted = true
 	}
-	c.dirty = c.dirty[:0]
+	sortByRef(cp.Open)
 	cp.Closed, c.closed = c.closed, nil
 	idxs := make([]int64, 0, len(c.hours))
 	for idx := range c.hours {
@@ -1230,7 +1338,7 @@ func (c *Correlator) Restore(s *Snapshot) error {
 			byRef[h.Ref] = h
 			if !st.finished {
 				open++
-				c.active[string(c.qkey(h.Host, []byte(h.Instance), []byte(h.QueueID)))] = h
+				c.activeAdd(h)
 			}
 		})
 		root.state.open = open
@@ -1258,22 +1366,17 @@ func (c *Correlator) encodeState() []byte {
 	e.byte(stateVersion)
 	e.varint(c.seq)
 	e.abstime(c.now)
-	keys := make([]string, 0, len(c.sessions))
-	for k := range c.sessions {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	e.uvarint(uint64(len(keys)))
-	for _, k := range keys {
-		s := c.sessions[k]
-		e.str(k)
-		e.abstime(s.connect)
+	sessions := c.sessionList()
+	e.uvarint(uint64(len(sessions)))
+	for _, s := range sessions {
 		e.str(s.host)
-		e.str(s.ip)
+		e.str(s.prog)
+		e.int(s.pid)
+		e.abstime(s.connect)
 		e.int(s.port)
 		e.str(s.helo)
 	}
-	keys = keys[:0]
+	keys := make([]string, 0, len(c.expect))
 	for k, x := range c.expect {
 		if r := x.parent.Root(); r.state != nil && !r.state.emitted {
 			keys = append(keys, k)
@@ -1293,17 +1396,18 @@ func (c *Correlator) encodeState() []byte {
 	// What the records do not say about open messages: how they were
 	// counted in the traffic (a later line may move the count) and
 	// whether qmgr logged their expiry.
-	keys = keys[:0]
-	for k, m := range c.active {
+	var marked []*Message
+	for _, m := range c.activeList() {
 		if m.state.counted != 0 || m.state.expired {
-			keys = append(keys, k)
+			marked = append(marked, m)
 		}
 	}
-	slices.Sort(keys)
-	e.uvarint(uint64(len(keys)))
-	for _, k := range keys {
-		st := c.active[k].state
-		e.str(k)
+	e.uvarint(uint64(len(marked)))
+	for _, m := range marked {
+		st := m.state
+		e.str(m.Host)
+		e.str(m.Instance)
+		e.str(m.QueueID)
 		e.byte(st.counted)
 		e.varint(st.countedAt)
 		e.bool(st.expired)
@@ -1323,10 +1427,11 @@ func (c *Correlator) decodeState(b []byte, byRef map[Ref]*Message) error {
 	if t := d.abstime(); t.After(c.now) {
 		c.now = t
 	}
-	for n := d.count(4); n > 0 && d.err == nil; n-- {
-		k := d.str()
-		s := &session{connect: d.abstime(), host: d.str(), ip: d.str(), port: d.int(), helo: d.str()}
-		c.sessions[k] = s
+	for n := d.count(6); n > 0 && d.err == nil; n-- {
+		s := &session{host: d.str(), prog: d.str(), pid: d.int(), connect: d.abstime(), port: d.int(), helo: d.str()}
+		if d.err == nil {
+			c.sessionAdd(s)
+		}
 	}
 	for n := d.count(6); n > 0 && d.err == nil; n-- {
 		k := d.str()
@@ -1337,10 +1442,10 @@ func (c *Correlator) decodeState(b []byte, byRef map[Ref]*Message) error {
 			c.expect[k] = &expectation{parent: p, t: t}
 		}
 	}
-	for n := d.count(4); n > 0 && d.err == nil; n-- {
-		k := d.str()
+	for n := d.count(6); n > 0 && d.err == nil; n-- {
+		host, inst, qid := d.str(), d.str(), d.str()
 		counted, at, expired := d.byte(), d.varint(), d.bool()
-		if m := c.active[k]; m != nil {
+		if m := c.activeGet(host, []byte(inst), []byte(qid)); m != nil {
 			m.state.counted, m.state.countedAt, m.state.expired = counted, at, expired
 		}
 	}

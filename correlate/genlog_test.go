@@ -17,6 +17,11 @@ import (
 // truth paths. It skips the test when python3 or genlog.py is missing.
 func genlog(t *testing.T, dir string, args ...string) (logPath, truthPath string) {
 	t.Helper()
+	return genlogB(t, dir, args...)
+}
+
+func genlogB(t testing.TB, dir string, args ...string) (logPath, truthPath string) {
+	t.Helper()
 	script := ""
 	for _, p := range []string{
 		filepath.Join("..", "..", "shared", "bench", "genlog.py"),

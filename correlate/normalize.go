@@ -146,6 +146,35 @@ func (in *interner) get(b []byte) string {
 	return s
 }
 
+// tokens interns the few distinct short words a field takes (daemon,
+// instance, dsn, action, stage…) with a linear scan, cheaper than hashing
+// for a handful of values; past its size it replaces entries round-robin.
+type tokens struct {
+	vals [48]string
+	n    int
+	next int
+}
+
+func (t *tokens) get(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	for i := 0; i < t.n; i++ {
+		if s := t.vals[i]; len(s) == len(b) && s == string(b) {
+			return s
+		}
+	}
+	s := string(b)
+	if t.n < len(t.vals) {
+		t.vals[t.n] = s
+		t.n++
+	} else {
+		t.vals[t.next] = s
+		t.next = (t.next + 1) % len(t.vals)
+	}
+	return s
+}
+
 // lower returns the interned lower-case form of b.
 func (in *interner) lower(b []byte, scratch *[]byte) string {
 	upper := false

@@ -40,10 +40,12 @@
 // # Memory
 //
 // Badger's defaults reserve hundreds of MB (64 MB memtables ×5, a 256 MB
-// block cache, 1 GB value-log files mapped in memory). Here memtables
-// are 16 MB ×2, caches 8+4 MB, and value-log files 32 MB; records go to
-// the value log (ValueThreshold 1 KB), so the LSM tree holds little more
-// than keys and compactions stay cheap.
+// block cache, 1 GB value-log files mapped in memory). Records go to the
+// value log (ValueThreshold 1 KB), so the LSM tree holds little more than
+// keys: 4 MB memtables (×2) last for millions of lines, compactions stay
+// cheap, and no block or index cache is needed (tables are read through
+// their memory map, uncompressed). Value-log files are 16 MB because the
+// one being written stays resident (it is written through mmap).
 package badgerindex
 
 import (
@@ -52,7 +54,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"os"
 	"path/filepath"
 	"slices"
@@ -88,12 +89,11 @@ type Index struct {
 	committed uint64
 
 	// Writer state.
-	wb         *badger.WriteBatch
-	chunk      chunkBuf
-	chunkN     uint32
+	w          *chunkWriter
 	openSeq    map[string]uint64   // open message key (without seq) → live version
 	hourVers   map[uint64][]uint64 // hour key → live versions
 	tombstones [][]byte            // closed-message markers to delete at the next commit
+	failed     error               // a commit failed half-way: no more writes
 }
 
 var _ correlate.Index = (*Index)(nil)
@@ -151,16 +151,16 @@ func Open(dir string, opts Options) (*Index, error) {
 		WithMetricsEnabled(false).
 		WithDetectConflicts(false).
 		WithNumGoroutines(2).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(4 << 20).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
 		WithBaseTableSize(4 << 20).
 		WithBaseLevelSize(16 << 20).
 		WithNumCompactors(2).
-		WithBlockCacheSize(8 << 20).
-		WithIndexCacheSize(4 << 20).
-		WithValueLogFileSize(32 << 20).
+		WithBlockCacheSize(0).
+		WithIndexCacheSize(0).
+		WithValueLogFileSize(16 << 20).
 		WithValueThreshold(1 << 10).
 		WithCompression(options.None)
 	db, err := badger.Open(bo)
@@ -180,7 +180,7 @@ func Open(dir string, opts Options) (*Index, error) {
 			db.Close()
 			return nil, fmt.Errorf("open index %s: %w", dir, err)
 		}
-		x.wb = db.NewWriteBatch()
+		x.w = newChunkWriter(x)
 	}
 	return x, nil
 }
@@ -453,73 +453,50 @@ func getMessage(txn *badger.Txn, k []byte) (*correlate.Message, error) {
 	return m, err
 }
 
-// chunkBuf collects finished messages into one chunk.
-type chunkBuf struct {
-	body      []byte
-	lens      []int
-	posts     []uint64
-	min, max  int64
-	scratch   []byte
-	lowerBuf  []byte
-	haveRange bool
-}
-
-// Append encodes messages into chunks, written (with the next
-// checkpoint's seq) as they fill.
+// Append hands finished messages to the chunk writer, which encodes
+// them into chunks and writes each as it fills (with the next
+// checkpoint's seq) on its own goroutine. The messages must not change
+// afterwards.
 func (x *Index) Append(ctx context.Context, msgs []*correlate.Message) error {
 	if x.opts.ReadOnly {
 		return correlate.ErrReadOnly
 	}
-	c := &x.chunk
-	for _, m := range msgs {
-		n := len(c.lens)
-		before := len(c.body)
-		c.body = correlate.AppendMessage(c.body, m)
-		c.lens = append(c.lens, len(c.body)-before)
-		first, last := m.Span()
-		if f, l := first.UnixMicro(), last.UnixMicro(); !c.haveRange {
-			c.min, c.max, c.haveRange = f, l, true
-		} else {
-			c.min, c.max = min(c.min, f), max(c.max, l)
-		}
-		c.addPostings(m, uint64(n))
-		if len(c.lens) >= chunkMessages || len(c.body) >= chunkBytes {
-			if err := x.flushChunk(); err != nil {
-				return err
-			}
-		}
+	if len(msgs) == 0 {
+		return ctx.Err()
 	}
-	return ctx.Err()
+	return x.w.append(ctx, msgs)
 }
 
 // postingHash hashes a lookup value as correlate.LookupValue normalises
-// it, without allocating for ASCII values.
-func postingHash(f correlate.Field, v string, scratch *[]byte) uint64 {
-	h := fnv.New64a()
-	var buf [1]byte
-	buf[0] = byte(f)
-	h.Write(buf[:])
-	if f != correlate.ByQueueID {
+// it (FNV-1a over the field and the value, ASCII letters folded; values
+// with other bytes go through strings.ToLower as the query side does).
+func postingHash(f correlate.Field, v string) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	h = (h ^ uint64(f)) * prime
+	if f == correlate.ByQueueID {
 		for i := 0; i < len(v); i++ {
-			if v[i] >= utf8.RuneSelf {
-				h.Write([]byte(strings.ToLower(v)))
-				return h.Sum64()
-			}
+			h = (h ^ uint64(v[i])) * prime
 		}
-		b := (*scratch)[:0]
-		for i := 0; i < len(v); i++ {
-			c := v[i]
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			b = append(b, c)
-		}
-		*scratch = b
-		h.Write(b)
-		return h.Sum64()
+		return h
 	}
-	h.Write([]byte(v))
-	return h.Sum64()
+	for i := 0; i < len(v); i++ {
+		if v[i] >= utf8.RuneSelf {
+			v = strings.ToLower(v)
+			for i := 0; i < len(v); i++ {
+				h = (h ^ uint64(v[i])) * prime
+			}
+			return h
+		}
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h = (h ^ uint64(c)) * prime
+	}
+	return h
 }
 
 func trimLookup(f correlate.Field, v string) string {
@@ -536,7 +513,7 @@ func trimLookup(f correlate.Field, v string) string {
 
 func (c *chunkBuf) addPostings(m *correlate.Message, idx uint64) {
 	add := func(f correlate.Field, v string) {
-		h := postingHash(f, trimLookup(f, v), &c.lowerBuf)
+		h := postingHash(f, trimLookup(f, v))
 		c.posts = append(c.posts, h&^0xffff|idx)
 	}
 	m.Walk(func(h *correlate.Message) {
@@ -557,51 +534,23 @@ func (c *chunkBuf) addPostings(m *correlate.Message, idx uint64) {
 	})
 }
 
-func (x *Index) flushChunk() error {
-	c := &x.chunk
-	if len(c.lens) == 0 {
-		return nil
-	}
-	seq := x.committed + 1
-	n := x.chunkN
-	x.chunkN++
-	v := make([]byte, 0, len(c.body)+3*len(c.lens)+8)
-	v = append(v, chunkVersion)
-	v = binary.AppendUvarint(v, uint64(len(c.lens)))
-	for _, l := range c.lens {
-		v = binary.AppendUvarint(v, uint64(l))
-	}
-	v = append(v, c.body...)
-	d := binary.AppendUvarint(nil, uint64(len(c.lens)))
-	d = binary.AppendVarint(d, c.min)
-	d = binary.AppendVarint(d, c.max)
-	slices.Sort(c.posts)
-	c.posts = slices.Compact(c.posts)
-	p := make([]byte, 0, 8*len(c.posts))
-	for _, e := range c.posts {
-		p = be64(p, e)
-	}
-	for _, e := range []*badger.Entry{
-		x.entry(seqKey(pChunk, seq, n), v),
-		x.entry(seqKey(pDir, seq, n), d),
-		x.entry(seqKey(pPost, seq, n), p),
-	} {
-		if err := x.wb.SetEntry(e); err != nil {
-			return fmt.Errorf("index %s: write chunk: %w", x.dir, err)
-		}
-	}
-	c.body, c.lens, c.posts, c.haveRange = c.body[:0], c.lens[:0], c.posts[:0], false
-	return nil
-}
-
 // Commit publishes the staged messages and the checkpoint: everything is
 // written with seq = committed+1, then the commit point.
 func (x *Index) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 	if x.opts.ReadOnly {
 		return correlate.ErrReadOnly
 	}
+	if x.failed != nil {
+		return x.failed
+	}
 	if err := x.commit(ctx, cp); err != nil {
-		return fmt.Errorf("index %s: %w", x.dir, err)
+		err = fmt.Errorf("index %s: %w", x.dir, err)
+		if ctx.Err() == nil {
+			// Chunks may be half-written under this seq: stop here; the
+			// next Open removes them.
+			x.failed = err
+		}
+		return err
 	}
 	return nil
 }
@@ -611,9 +560,12 @@ func (x *Index) commit(ctx context.Context, cp *correlate.Checkpoint) error {
 		return err
 	}
 	seq := x.committed + 1
-	if err := x.flushChunk(); err != nil {
+	// Every chunk of this checkpoint is written before its commit point.
+	if err := x.w.flush(ctx, seq); err != nil {
 		return err
 	}
+	wb := x.db.NewWriteBatch()
+	defer wb.Cancel()
 	var del [][]byte
 	del = append(del, x.tombstones...)
 	var tomb [][]byte
@@ -625,7 +577,7 @@ func (x *Index) commit(ctx context.Context, cp *correlate.Checkpoint) error {
 			continue
 		}
 		k := be64(base, seq)
-		if err := x.wb.SetEntry(x.entry(k, nil)); err != nil {
+		if err := wb.SetEntry(x.entry(k, nil)); err != nil {
 			return err
 		}
 		tomb = append(tomb, k)
@@ -634,7 +586,7 @@ func (x *Index) commit(ctx context.Context, cp *correlate.Checkpoint) error {
 	}
 	for _, m := range cp.Open {
 		base := openBase(m.Ref)
-		if err := x.wb.SetEntry(x.entry(be64(slices.Clone(base), seq), correlate.AppendMessage(nil, m))); err != nil {
+		if err := wb.SetEntry(x.entry(be64(slices.Clone(base), seq), correlate.AppendMessage(nil, m))); err != nil {
 			return err
 		}
 		if old, ok := x.openSeq[string(base)]; ok {
@@ -657,7 +609,7 @@ func (x *Index) commit(ctx context.Context, cp *correlate.Checkpoint) error {
 				full.Merge(h)
 			}
 			v := append([]byte{1}, correlate.AppendHour(nil, full)...)
-			if err := x.wb.SetEntry(x.entry(hourKey(idx, seq), v)); err != nil {
+			if err := wb.SetEntry(x.entry(hourKey(idx, seq), v)); err != nil {
 				return err
 			}
 			for _, s := range vers {
@@ -667,15 +619,14 @@ func (x *Index) commit(ctx context.Context, cp *correlate.Checkpoint) error {
 			continue
 		}
 		v := append([]byte{0}, correlate.AppendHour(nil, h)...)
-		if err := x.wb.SetEntry(x.entry(hourKey(idx, seq), v)); err != nil {
+		if err := wb.SetEntry(x.entry(hourKey(idx, seq), v)); err != nil {
 			return err
 		}
 		newHours[idx] = append(slices.Clone(vers), seq)
 	}
-	if err := x.wb.Flush(); err != nil {
+	if err := wb.Flush(); err != nil {
 		return err
 	}
-	x.wb = x.db.NewWriteBatch()
 	// The commit point.
 	err := x.db.Update(func(txn *badger.Txn) error {
 		for _, s := range cp.Sources {
@@ -694,7 +645,6 @@ func (x *Index) commit(ctx context.Context, cp *correlate.Checkpoint) error {
 		return err
 	}
 	x.committed = seq
-	x.chunkN = 0
 	for b, s := range newOpen {
 		if s == 0 {
 			delete(x.openSeq, b)
@@ -708,7 +658,9 @@ func (x *Index) commit(ctx context.Context, cp *correlate.Checkpoint) error {
 	// Superseded versions; closed markers go at the next commit, after
 	// the versions they hide are surely gone.
 	x.tombstones = tomb
-	return x.deleteKeys(del)
+	err = x.deleteKeys(del)
+	releaseMapped(x.dir)
+	return err
 }
 
 // readHour merges the committed versions of one hour (nil when none).
@@ -806,8 +758,7 @@ func (x *Index) Messages(ctx context.Context, q correlate.Query, fn func(*correl
 		it.Close()
 		var hash uint64
 		if q.By != correlate.ByAny {
-			var scratch []byte
-			hash = postingHash(q.By, correlate.LookupValue(q.By, q.Value), &scratch) &^ 0xffff
+			hash = postingHash(q.By, correlate.LookupValue(q.By, q.Value)) &^ 0xffff
 		}
 		for i := range refs {
 			if err := ctx.Err(); err != nil {
@@ -1067,9 +1018,9 @@ func (x *Index) Close() error {
 	if x.db == nil {
 		return nil
 	}
-	if x.wb != nil {
-		x.wb.Cancel()
-		x.wb = nil
+	if x.w != nil {
+		x.w.stop()
+		x.w = nil
 		if len(x.tombstones) > 0 {
 			x.deleteKeys(x.tombstones)
 			x.tombstones = nil

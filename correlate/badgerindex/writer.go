@@ -1,0 +1,214 @@
+package badgerindex
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/pfdiag/pfdiag/correlate"
+)
+
+// chunkWriter encodes finished messages into chunks and writes them on
+// its own goroutine, so encoding and Badger's write path run beside the
+// correlator instead of in its way. Each chunk is committed in its own
+// small transaction as soon as it is full: Badger keeps a transaction's
+// values in memory until it commits, and a WriteBatch would hold a whole
+// checkpoint's chunks.
+type chunkWriter struct {
+	x    *Index
+	reqs chan writeReq
+	wg   sync.WaitGroup // the goroutine
+
+	// Owned by the goroutine.
+	chunk   chunkBuf
+	seq     uint64 // seq the current chunks are written under
+	n       uint32 // next chunk number within seq
+	pending sync.WaitGroup
+	mu      sync.Mutex
+	err     error    // first write error; sticky
+	free    [][]byte // chunk buffers whose commit finished (guarded by mu)
+}
+
+type writeReq struct {
+	msgs  []*correlate.Message
+	flush chan error // non-nil: write the partial chunk, wait for every commit, reply
+	seq   uint64     // with flush: the seq of the commit point about to be written
+}
+
+// chunkBuf collects finished messages into one chunk.
+type chunkBuf struct {
+	body      []byte
+	lens      []int
+	posts     []uint64
+	min, max  int64
+	haveRange bool
+}
+
+func newChunkWriter(x *Index) *chunkWriter {
+	w := &chunkWriter{x: x, reqs: make(chan writeReq, 8), seq: x.committed + 1}
+	w.wg.Add(1)
+	go w.loop()
+	return w
+}
+
+func (w *chunkWriter) loop() {
+	defer w.wg.Done()
+	for r := range w.reqs {
+		if r.flush != nil {
+			err := w.flushChunk()
+			w.pending.Wait()
+			if err == nil {
+				err = w.error()
+			}
+			// The next chunks belong to the checkpoint after this one.
+			w.seq, w.n = r.seq+1, 0
+			r.flush <- err
+			continue
+		}
+		for _, m := range r.msgs {
+			if err := w.add(m); err != nil {
+				w.setErr(err)
+				break
+			}
+		}
+	}
+	w.flushChunk() // never committed: the next writer removes it
+	w.pending.Wait()
+}
+
+func (w *chunkWriter) setErr(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.mu.Unlock()
+}
+
+func (w *chunkWriter) error() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+func (w *chunkWriter) append(ctx context.Context, msgs []*correlate.Message) error {
+	if err := w.error(); err != nil {
+		return err
+	}
+	select {
+	case w.reqs <- writeReq{msgs: msgs}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// flush writes what is buffered and waits until every chunk of the
+// checkpoint seq is committed.
+func (w *chunkWriter) flush(ctx context.Context, seq uint64) error {
+	reply := make(chan error, 1)
+	select {
+	case w.reqs <- writeReq{flush: reply, seq: seq}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-reply
+}
+
+func (w *chunkWriter) stop() {
+	close(w.reqs)
+	w.wg.Wait()
+}
+
+func (w *chunkWriter) add(m *correlate.Message) error {
+	c := &w.chunk
+	n := len(c.lens)
+	before := len(c.body)
+	c.body = correlate.AppendMessage(c.body, m)
+	c.lens = append(c.lens, len(c.body)-before)
+	first, last := m.Span()
+	if f, l := first.UnixMicro(), last.UnixMicro(); !c.haveRange {
+		c.min, c.max, c.haveRange = f, l, true
+	} else {
+		c.min, c.max = min(c.min, f), max(c.max, l)
+	}
+	c.addPostings(m, uint64(n))
+	if len(c.lens) >= chunkMessages || len(c.body) >= chunkBytes {
+		return w.flushChunk()
+	}
+	return nil
+}
+
+// flushChunk commits the buffered chunk (its records, span and postings)
+// in one transaction, asynchronously.
+func (w *chunkWriter) flushChunk() error {
+	c := &w.chunk
+	if len(c.lens) == 0 {
+		return nil
+	}
+	x := w.x
+	n := w.n
+	w.n++
+	v := w.buffer(len(c.body) + 3*len(c.lens) + 8)
+	v = append(v, chunkVersion)
+	v = binary.AppendUvarint(v, uint64(len(c.lens)))
+	for _, l := range c.lens {
+		v = binary.AppendUvarint(v, uint64(l))
+	}
+	v = append(v, c.body...)
+	d := binary.AppendUvarint(nil, uint64(len(c.lens)))
+	d = binary.AppendVarint(d, c.min)
+	d = binary.AppendVarint(d, c.max)
+	slices.Sort(c.posts)
+	c.posts = slices.Compact(c.posts)
+	p := make([]byte, 0, 8*len(c.posts))
+	for _, e := range c.posts {
+		p = be64(p, e)
+	}
+	c.body, c.lens, c.posts, c.haveRange = c.body[:0], c.lens[:0], c.posts[:0], false
+
+	txn := x.db.NewTransaction(true)
+	for _, e := range []*badger.Entry{
+		x.entry(seqKey(pChunk, w.seq, n), v),
+		x.entry(seqKey(pDir, w.seq, n), d),
+		x.entry(seqKey(pPost, w.seq, n), p),
+	} {
+		if err := txn.SetEntry(e); err != nil {
+			txn.Discard()
+			return fmt.Errorf("index %s: write chunk: %w", x.dir, err)
+		}
+	}
+	w.pending.Add(1)
+	txn.CommitWith(func(err error) {
+		if err != nil {
+			w.setErr(fmt.Errorf("index %s: write chunk: %w", x.dir, err))
+		} else {
+			// Badger has copied the value into its log: reuse the buffer.
+			w.mu.Lock()
+			if len(w.free) < 4 {
+				w.free = append(w.free, v[:0])
+			}
+			w.mu.Unlock()
+		}
+		w.pending.Done()
+	})
+	return nil
+}
+
+// buffer returns an empty buffer of at least n bytes, recycled when one
+// is free.
+func (w *chunkWriter) buffer(n int) []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, b := range w.free {
+		if cap(b) >= n {
+			w.free[i] = w.free[len(w.free)-1]
+			w.free = w.free[:len(w.free)-1]
+			return b
+		}
+	}
+	return make([]byte, 0, n+n/4)
+}
