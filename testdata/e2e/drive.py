@@ -96,10 +96,13 @@ def message(scenario, rcpts, size, subject):
 
 def cmd_submit(a):
     rows = read_tsv(a.scenarios)
+    names = {row["scenario"] for row in rows}
     extra = {}
     for row in rows:
         method, _ = options(row)
         if method.startswith("with="):
+            if method[5:] not in names:
+                sys.exit(f"scenario {row['scenario']}: {method}: no such scenario")
             extra.setdefault(method[5:], []).append(row["recipient"])
     problems = 0
     for row in rows:
