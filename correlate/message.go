@@ -351,6 +351,8 @@ type Outcome struct {
 	Category string
 	// Attempts of this recipient in every queue it passed, in time order.
 	Attempts []Attempt
+	// AttemptHops[i] is the queue incarnation Attempts[i] was logged in.
+	AttemptHops []*Message
 	// Hops are the queue incarnations the recipient's mail passed, first to last.
 	Hops []*Message
 }
@@ -367,6 +369,9 @@ func (m *Message) Outcomes() []Outcome {
 		for depth := 0; depth < 16; depth++ {
 			o.Hops = append(o.Hops, cur)
 			o.Attempts = append(o.Attempts, rc.Attempts...)
+			for range rc.Attempts {
+				o.AttemptHops = append(o.AttemptHops, cur)
+			}
 			o.Status, o.Category = rc.Status, rc.Category
 			h := cur.hopFor(rc)
 			if h == nil {

@@ -42,6 +42,7 @@ func commands() map[string]command {
 		"queue":   {"summarise postqueue -j: queues, senders, domains, diagnoses, ages; select IDs for postsuper", cmdQueue},
 		"check":   {"monitoring plugin (Nagios/Icinga): deferred queue and category thresholds, perfdata", cmdCheck},
 		"ingest":  {"read logs into the index (resumes where it stopped; rotated copies add nothing)", cmdIngest},
+		"trace":   {"the story of a message from the index: by queue ID, message-id, recipient or sender", cmdTrace},
 	}
 }
 
