@@ -38,7 +38,7 @@ func stageMeaning(i int) string {
 func (b *Builder) Report() *Report {
 	r := &Report{
 		SchemaVersion: SchemaVersion,
-		Generated:     b.t(b.opts.Now),
+		Generated:     b.t(b.opts.Now.Truncate(time.Second)),
 		Filter:        b.opts.Filter,
 		PostconfGiven: b.opts.Postconf.Known(),
 		Top:           b.top,
