@@ -43,6 +43,8 @@ func commands() map[string]command {
 		"check":   {"monitoring plugin (Nagios/Icinga): deferred queue and category thresholds, perfdata", cmdCheck},
 		"ingest":  {"read logs into the index (resumes where it stopped; rotated copies add nothing)", cmdIngest},
 		"trace":   {"the story of a message from the index: by queue ID, message-id, recipient or sender", cmdTrace},
+		"analyze": {"read logs into the index and write the postmortem report (text, json, markdown, html)", cmdAnalyze},
+		"report":  {"the postmortem report from the index alone: diagnoses, domains, delays, tuning suggestions", cmdReport},
 	}
 }
 
