@@ -32,13 +32,25 @@ type facts struct {
 
 // stripFraming removes Postfix's "delivery temporarily suspended: " prefix:
 // the suspended destination keeps the category of the failure that caused it.
+// A Diagnostic-Code copied from a bounce ("smtp; 550 …", "X-Postfix; …")
+// loses its type prefix the same way.
 func stripFraming(s string) string {
-	const p = "delivery temporarily suspended: "
-	for len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) {
-		s = s[len(p):]
+	s = strings.TrimSpace(s)
+	for {
+		switch {
+		case hasPrefixFold(s, "delivery temporarily suspended: "):
+			s = s[len("delivery temporarily suspended: "):]
+		case hasPrefixFold(s, "smtp;"):
+			s = strings.TrimLeft(s[len("smtp;"):], " ")
+		case hasPrefixFold(s, "x-postfix;"):
+			s = strings.TrimLeft(s[len("x-postfix;"):], " ")
+		default:
+			return strings.TrimSpace(s)
+		}
 	}
-	return strings.TrimSpace(s)
 }
+
+func hasPrefixFold(s, p string) bool { return len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) }
 
 // key builds the cache key: the normalised text, then the context every rule
 // condition depends on (daemon, status, dsn, relay and domain suffix class,
