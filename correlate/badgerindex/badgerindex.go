@@ -94,6 +94,10 @@ type Index struct {
 	hourVers   map[uint64][]uint64 // hour key → live versions
 	tombstones [][]byte            // closed-message markers to delete at the next commit
 	failed     error               // a commit failed half-way: no more writes
+
+	// beforeCommitPoint, when set (tests), runs after a checkpoint's keys
+	// are written and before its commit point: an error there is a crash.
+	beforeCommitPoint func() error
 }
 
 var _ correlate.Index = (*Index)(nil)
@@ -543,6 +547,9 @@ func (x *Index) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 	if x.failed != nil {
 		return x.failed
 	}
+	if cp == nil {
+		cp = &correlate.Checkpoint{}
+	}
 	if err := x.commit(ctx, cp); err != nil {
 		err = fmt.Errorf("index %s: %w", x.dir, err)
 		if ctx.Err() == nil {
@@ -626,6 +633,11 @@ func (x *Index) commit(ctx context.Context, cp *correlate.Checkpoint) error {
 	}
 	if err := wb.Flush(); err != nil {
 		return err
+	}
+	if x.beforeCommitPoint != nil {
+		if err := x.beforeCommitPoint(); err != nil {
+			return err
+		}
 	}
 	// The commit point.
 	err := x.db.Update(func(txn *badger.Txn) error {

@@ -98,6 +98,9 @@ func (x *Index) Commit(ctx context.Context, c *correlate.Checkpoint) error {
 	if err := x.check(ctx); err != nil {
 		return err
 	}
+	if c == nil {
+		c = &correlate.Checkpoint{}
+	}
 	x.done = append(x.done, x.staged...)
 	x.staged = nil
 	for _, r := range c.Closed {

@@ -1,0 +1,276 @@
+package correlate_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pfdiag/pfdiag/correlate"
+	"github.com/pfdiag/pfdiag/correlate/memindex"
+	"github.com/pfdiag/pfdiag/parser"
+	"github.com/pfdiag/pfdiag/parser/input"
+)
+
+func ingestOpts(every int64) correlate.IngestOptions {
+	return correlate.IngestOptions{
+		Correlator:      correlate.Options{Classify: fakeClassify},
+		Parse:           parser.Options{Year: 2026, Loc: time.UTC},
+		CheckpointLines: every,
+	}
+}
+
+// readFile ingests one file with a fresh Ingester (one run).
+func readFile(t *testing.T, idx correlate.Index, opts correlate.IngestOptions, path string) correlate.FileResult {
+	t.Helper()
+	ctx := context.Background()
+	in, err := correlate.NewIngester(ctx, idx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := input.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	res, err := in.Read(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// snapshot is everything an index answers, in a comparable form.
+func snapshot(t *testing.T, idx correlate.Index) (msgs []string, hours string) {
+	t.Helper()
+	for _, m := range allMessages(t, idx, correlate.Query{}) {
+		msgs = append(msgs, string(correlate.AppendMessage(nil, m)))
+	}
+	slices.Sort(msgs)
+	tot := totals(t, idx)
+	tr := tot.TotalTraffic()
+	var b strings.Builder
+	fmt.Fprintf(&b, "lines=%d unparsed=%d traffic=%+v rejects=%d warnings=%d deliveries=%d senders=%d",
+		tot.AllLines(), tot.Unparsed(), tr, len(tot.Rejects), len(tot.Warnings), len(tot.Deliveries), len(tot.Senders))
+	var dk []string
+	for k, v := range tot.Deliveries {
+		dk = append(dk, fmt.Sprintf("%v=%d", k, v.Count))
+	}
+	slices.Sort(dk)
+	b.WriteString(strings.Join(dk, ";"))
+	return msgs, b.String()
+}
+
+func sameIndex(t *testing.T, got, want correlate.Index) {
+	t.Helper()
+	gm, gh := snapshot(t, got)
+	wm, wh := snapshot(t, want)
+	if gh != wh {
+		t.Errorf("aggregates differ:\n got %.400s\nwant %.400s", gh, wh)
+	}
+	if len(gm) != len(wm) {
+		t.Errorf("%d messages, want %d", len(gm), len(wm))
+		return
+	}
+	diff := 0
+	for i := range gm {
+		if gm[i] != wm[i] {
+			diff++
+		}
+	}
+	if diff > 0 {
+		t.Errorf("%d of %d messages differ", diff, len(gm))
+	}
+}
+
+func writeLines(t *testing.T, path string, lines []string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func splitLog(t *testing.T, path string) []string {
+	t.Helper()
+	return readLines(t, path)
+}
+
+func TestMessageSpanningFilesInSeparateRuns(t *testing.T) {
+	dir := t.TempDir()
+	older := []string{
+		"Nov 30 10:00:00 mail postfix/pickup[1]: 9DAF6C2176: uid=0 from=<a@x.test>",
+		"Nov 30 10:00:00 mail postfix/cleanup[2]: 9DAF6C2176: message-id=<m1@x.test>",
+		"Nov 30 10:00:00 mail postfix/qmgr[3]: 9DAF6C2176: from=<a@x.test>, size=370, nrcpt=1 (queue active)",
+		"Nov 30 10:00:01 mail postfix/smtp[4]: 9DAF6C2176: to=<quota@remote.test>, relay=mx.remote.test[192.0.2.26]:25, delay=1, delays=0/0/0.5/0.5, dsn=4.2.2, status=deferred (host mx.remote.test[192.0.2.26] said: 452 4.2.2 Mailbox full)",
+	}
+	newer := []string{
+		"Dec  1 10:00:01 mail postfix/qmgr[3]: 9DAF6C2176: from=<a@x.test>, size=370, nrcpt=1 (queue active)",
+		"Dec  1 10:00:02 mail postfix/smtp[4]: 9DAF6C2176: to=<quota@remote.test>, relay=mx.remote.test[192.0.2.26]:25, delay=86402, delays=86400/0/1/1, dsn=5.2.2, status=bounced (host mx.remote.test[192.0.2.26] said: 552 5.2.2 Mailbox full)",
+		"Dec  1 10:00:02 mail postfix/qmgr[3]: 9DAF6C2176: removed",
+	}
+	p4 := filepath.Join(dir, "mail.log.4")
+	p1 := filepath.Join(dir, "mail.log.1")
+	writeLines(t, p4, older)
+	writeLines(t, p1, newer)
+
+	separate := memindex.New()
+	readFile(t, separate, ingestOpts(0), p4)
+	m := one(t, separate, "9DAF6C2176")
+	if m.Fate != correlate.FateQueued || statuses(m) != "quota@remote.test=deferred" {
+		t.Fatalf("after the first file: fate %v, %s", m.Fate, statuses(m))
+	}
+	readFile(t, separate, ingestOpts(0), p1)
+	m = one(t, separate, "9DAF6C2176")
+	if m.Fate != correlate.FateBounced || statuses(m) != "quota@remote.test=bounced" || len(m.Recipients[0].Attempts) != 2 || m.MessageID != "<m1@x.test>" {
+		t.Errorf("after the second file: fate %v, %s, %d attempts", m.Fate, statuses(m), len(m.Recipients[0].Attempts))
+	}
+
+	together := memindex.New()
+	in, err := correlate.NewIngester(context.Background(), together, ingestOpts(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range input.Order([]string{p1, p4}) {
+		f, err := input.Open(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.Read(context.Background(), f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	sameIndex(t, separate, together)
+}
+
+func TestSameFileTwiceAndRotatedCopies(t *testing.T) {
+	logPath, _ := genlog(t, t.TempDir(), "--lines", "20000", "--seed", "13")
+	dir := t.TempDir()
+	lines := splitLog(t, logPath)
+	live := filepath.Join(dir, "mail.log")
+	writeLines(t, live, lines[:12000])
+
+	idx := memindex.New()
+	res := readFile(t, idx, ingestOpts(5000), live)
+	if res.Known || res.Lines != 12000 {
+		t.Fatalf("first read: %+v", res)
+	}
+	_, before := snapshot(t, idx)
+
+	t.Run("same file again", func(t *testing.T) {
+		res := readFile(t, idx, ingestOpts(5000), live)
+		if !res.Known || res.Lines != 0 {
+			t.Errorf("second read: %+v", res)
+		}
+		if _, after := snapshot(t, idx); after != before {
+			t.Errorf("reading the same file twice changed the index")
+		}
+	})
+	t.Run("rotated and compressed copies", func(t *testing.T) {
+		data, err := os.ReadFile(live)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rot := filepath.Join(dir, "mail.log.1")
+		if err := os.Rename(live, rot); err != nil {
+			t.Fatal(err)
+		}
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(data)
+		zw.Close()
+		if err := os.WriteFile(filepath.Join(dir, "mail.log.2.gz"), gz.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{rot, filepath.Join(dir, "mail.log.2.gz")} {
+			res := readFile(t, idx, ingestOpts(5000), p)
+			if !res.Known || res.Lines != 0 {
+				t.Errorf("%s: %+v", filepath.Base(p), res)
+			}
+		}
+		if _, after := snapshot(t, idx); after != before {
+			t.Errorf("rotated copies changed the index")
+		}
+		os.Rename(rot, live)
+	})
+	t.Run("grown file resumes", func(t *testing.T) {
+		writeLines(t, live, lines)
+		res := readFile(t, idx, ingestOpts(5000), live)
+		if !res.Known || res.Lines != int64(len(lines)-12000) {
+			t.Errorf("grown file: %+v", res)
+		}
+		whole := memindex.New()
+		readFile(t, whole, ingestOpts(5000), logPath)
+		sameIndex(t, idx, whole)
+	})
+}
+
+// crashIndex stands for a process killed between checkpoints: appends
+// are held until Commit, and the commit numbered failAt never happens.
+type crashIndex struct {
+	correlate.Index
+	commits, failAt int
+	staged          []*correlate.Message
+}
+
+var errKilled = errors.New("killed")
+
+func (c *crashIndex) Append(ctx context.Context, msgs []*correlate.Message) error {
+	if c.commits >= c.failAt {
+		return errKilled
+	}
+	c.staged = append(c.staged, msgs...)
+	return nil
+}
+
+func (c *crashIndex) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
+	c.commits++
+	if c.commits >= c.failAt {
+		c.staged = nil
+		return errKilled
+	}
+	if err := c.Index.Append(ctx, c.staged); err != nil {
+		return err
+	}
+	c.staged = nil
+	return c.Index.Commit(ctx, cp)
+}
+
+// TestResumeAfterCrash: a run that dies after some checkpoints, followed
+// by a run over the same file, leaves what one clean run leaves.
+func TestResumeAfterCrash(t *testing.T) {
+	logPath, _ := genlog(t, t.TempDir(), "--lines", "40000", "--seed", "21")
+	clean := memindex.New()
+	readFile(t, clean, ingestOpts(3000), logPath)
+	for _, failAt := range []int{1, 4, 9} {
+		t.Run(fmt.Sprintf("killed at checkpoint %d", failAt), func(t *testing.T) {
+			idx := memindex.New()
+			ctx := context.Background()
+			crash := &crashIndex{Index: idx, failAt: failAt}
+			in, err := correlate.NewIngester(ctx, crash, ingestOpts(3000))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := input.Open(logPath, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := in.Read(ctx, f); !errors.Is(err, errKilled) {
+				t.Fatalf("first run: %v", err)
+			}
+			f.Close()
+			res := readFile(t, idx, ingestOpts(3000), logPath)
+			if !res.Known && failAt > 1 {
+				t.Errorf("second run did not resume: %+v", res)
+			}
+			sameIndex(t, idx, clean)
+		})
+	}
+}
