@@ -129,8 +129,15 @@ func slowTransports(c *Collector, pc Postconf) []Suggestion {
 		return strings.Compare(a.name, b.name)
 	})
 	var out []Suggestion
+	mapSuggested := false
 	for _, g := range list {
-		out = append(out, slowTransport(g, total, pc)...)
+		lines := slowTransport(g, total, pc, !mapSuggested)
+		for _, l := range lines {
+			if l.Parameter == "transport_maps" {
+				mapSuggested = true
+			}
+		}
+		out = append(out, lines...)
 	}
 	return out
 }
@@ -152,7 +159,9 @@ func transportName(provider string) string {
 	return b.String()
 }
 
-func slowTransport(g *providerGroup, total int64, pc Postconf) []Suggestion {
+// slowTransport makes the change for one provider; withMap says whether
+// transport_maps itself still has to be set (once for all transports).
+func slowTransport(g *providerGroup, total int64, pc Postconf, withMap bool) []Suggestion {
 	name := transportName(g.name)
 	ev := g.rate + g.conn
 	slices.SortFunc(g.domains, func(a, b string) int {
@@ -186,15 +195,16 @@ func slowTransport(g *providerGroup, total int64, pc Postconf) []Suggestion {
 	if g.rate > 0 {
 		// Pace deliveries: a non-zero rate delay makes Postfix deliver to
 		// the destination one message at a time, with that pause in
-		// between. Aim at half the busiest hour the receiver saw.
+		// between. Bursts of parallel sessions are what trips most
+		// limits: spread the busiest hour's volume evenly over the hour.
 		delay := 1
 		if g.peak > 0 {
-			delay = int(math.Ceil(7200 / float64(g.peak)))
+			delay = int(math.Ceil(3600 / float64(g.peak)))
 		}
-		delay = min(max(delay, 1), 60)
+		delay = min(max(delay, 1), 30)
 		why := base
 		if g.peak > 0 {
-			why += fmt.Sprintf("; the busiest hour had %d attempts to %s: one delivery every %ds (at most %d an hour per domain, one at a time) stays under half of that",
+			why += fmt.Sprintf("; the busiest hour had %d attempts to %s: one delivery every %ds, one at a time (at most %d an hour per domain), spreads that volume evenly instead of in bursts",
 				g.peak, g.peakDomain, delay, 3600/delay)
 		}
 		if delaySet {
@@ -239,7 +249,7 @@ func slowTransport(g *providerGroup, total int64, pc Postconf) []Suggestion {
 	}
 	out = append(out, lines...)
 	table, tableSet := transportTable(pc)
-	if !tableSet {
+	if !tableSet && withMap {
 		out = append(out, Suggestion{ID: id, File: "main.cf", Parameter: "transport_maps", Value: "hash:" + table,
 			Rationale: "route the domains below to " + name + " (then run: postmap " + table + ")", Evidence: ev})
 	}
@@ -375,10 +385,13 @@ func lifetimes(c *Collector, pc Postconf) []Suggestion {
 	return out
 }
 
-// age formats seconds as days and hours ("3d04h"), hours and minutes, or seconds.
+// age formats seconds as days and hours ("3d04h", "5d"), hours and
+// minutes, or seconds.
 func age(sec float64) string {
 	s := int64(sec)
 	switch {
+	case s >= 86400 && s%86400 == 0:
+		return fmt.Sprintf("%dd", s/86400)
 	case s >= 86400:
 		return fmt.Sprintf("%dd%02dh", s/86400, s%86400/3600)
 	case s >= 3600:
