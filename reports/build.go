@@ -281,7 +281,7 @@ func (b *Builder) AddHour(h *correlate.Hour) {
 			continue
 		}
 		rk := rejectKey{daemon: k.Daemon, action: k.Action, stage: k.Stage, code: k.Code, enhanced: k.Enhanced,
-			category: k.Category, reason: k.Reason, queued: k.HasQueueID}
+			category: k.Category, reason: maskAddrs(k.Reason), queued: k.HasQueueID}
 		a := b.rejects[rk]
 		if a == nil {
 			a = &rejectAcc{first: r.First, sample: r.Sample, clients: map[string]int64{}}
@@ -330,6 +330,35 @@ func (b *Builder) AddHour(h *correlate.Hour) {
 			}
 		}
 	}
+}
+
+// maskAddrs replaces the bare addresses the index's normalised reject
+// texts still hold ("…/Why?s=mfrom;id=user@example.org;ip=…") with "*@*",
+// so rejects that differ only by the address are one row.
+func maskAddrs(s string) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	var b strings.Builder
+	start := 0
+	flush := func(end int) {
+		tok := s[start:end]
+		if strings.Contains(tok, "@") && tok != "<*>" {
+			b.WriteString("*@*")
+		} else {
+			b.WriteString(tok)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ', ';', '=', '<', '>', '(', ')', ',', '"', '\'', '[', ']', ':':
+			flush(i)
+			b.WriteByte(s[i])
+			start = i + 1
+		}
+	}
+	flush(len(s))
+	return b.String()
 }
 
 func minT(a, b time.Time) time.Time {

@@ -198,3 +198,20 @@ func causesText(c []Count) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// extraFix reports whether a group's fix says more than the diagnosis's
+// own (not merely the same text for another domain).
+func extraFix(d *Diagnosis, g *Group) bool {
+	if g.Fix == "" || g.Fix == d.Fix || len(d.Groups) == 0 {
+		return false
+	}
+	return strings.ReplaceAll(g.Fix, g.Domain, d.Groups[0].Domain) != d.Fix
+}
+
+// lineText shows an empty sample line as such.
+func lineText(s string) string {
+	if s == "" {
+		return "(empty line)"
+	}
+	return s
+}

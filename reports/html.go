@@ -30,6 +30,8 @@ func htmlFuncs() template.FuncMap {
 		"split":   func(s string) []string { return strings.Split(s, "+") },
 		"counts":  func(c []Count, n int) string { return term(countsText(c, n), 0) },
 		"sender":  senderName,
+		"line":    lineText,
+		"extra":   func(d Diagnosis, g Group) bool { return extraFix(&d, &g) },
 		"join":    func(s []string) string { return strings.Join(s, ", ") },
 		"pair":    func(title string, rows any) map[string]any { return map[string]any{"Title": title, "Rows": rows} },
 	}

@@ -74,7 +74,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		o.p("Unparsed samples:\n\n")
 		var rows [][]string
 		for _, x := range s.UnparsedSamples {
-			rows = append(rows, []string{md(x.Host, 40), num(x.Line), md(x.Kind, 0), md(x.Text, reasonWidth)})
+			rows = append(rows, []string{md(x.Host, 40), num(x.Line), md(x.Kind, 0), md(lineText(x.Text), reasonWidth)})
 		}
 		o.table([]string{"host", "line", "kind", "text"}, []bool{false, true, false, false}, rows)
 	}
@@ -99,7 +99,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			o.p("- **Fix:** %s\n", md(dg.Fix, 0))
 		}
 		for _, g := range dg.Groups[min(1, len(dg.Groups)):min(4, len(dg.Groups))] {
-			if g.Fix != "" && g.Fix != dg.Fix {
+			if extraFix(&dg, &g) {
 				o.p("- **Fix for %s:** %s\n", md(g.Domain, cellWidth), md(g.Fix, 0))
 			}
 		}

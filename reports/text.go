@@ -125,7 +125,7 @@ func WriteText(w io.Writer, r *Report, opts TextOptions) error {
 	if len(s.UnparsedSamples) > 0 {
 		o.p("  unparsed samples:\n")
 		for _, x := range s.UnparsedSamples {
-			o.p("    %s line %d (%s): %s\n", term(x.Host, 40), x.Line, x.Kind, term(x.Text, reasonWidth))
+			o.p("    %s line %d (%s): %s\n", term(x.Host, 40), x.Line, term(x.Kind, 0), term(lineText(x.Text), reasonWidth))
 		}
 	}
 
@@ -144,7 +144,7 @@ func WriteText(w io.Writer, r *Report, opts TextOptions) error {
 	t := &table{head: []string{"domain", "attempts", "sent", "deferred", "bounced", "expired", "top diagnosis", "median delay"},
 		right: []bool{false, true, true, true, true, true, false, true}}
 	for _, x := range r.Domains {
-		t.add(term(x.Domain, cellWidth), num(x.Attempts), num(x.Sent), num(x.Deferred), num(x.Bounced), num(x.Expired), x.Top, seconds(x.MedianDelay))
+		t.add(term(x.Domain, cellWidth), num(x.Attempts), num(x.Sent), num(x.Deferred), num(x.Bounced), num(x.Expired), term(x.Top, 0), seconds(x.MedianDelay))
 	}
 	o.table(t, "  ")
 
@@ -152,7 +152,7 @@ func WriteText(w io.Writer, r *Report, opts TextOptions) error {
 	t = &table{head: []string{"relay", "attempts", "sent", "deferred", "bounced", "expired", "top diagnosis", "median delay"},
 		right: []bool{false, true, true, true, true, true, false, true}}
 	for _, x := range r.Relays {
-		t.add(term(x.Relay, cellWidth), num(x.Attempts), num(x.Sent), num(x.Deferred), num(x.Bounced), num(x.Expired), x.Top, seconds(x.MedianDelay))
+		t.add(term(x.Relay, cellWidth), num(x.Attempts), num(x.Sent), num(x.Deferred), num(x.Bounced), num(x.Expired), term(x.Top, 0), seconds(x.MedianDelay))
 	}
 	o.table(t, "  ")
 
@@ -177,9 +177,9 @@ func WriteText(w io.Writer, r *Report, opts TextOptions) error {
 	o.timeline(r.Timeline)
 
 	o.heading("REJECTS")
-	t = &table{head: []string{"count", "daemon", "stage", "code", "category", "clients", "reason"}, right: []bool{true, false, false, true, false, true, false}}
+	t = &table{head: []string{"count", "daemon", "stage", "code", "category", "clients", "sample"}, right: []bool{true, false, false, true, false, true, false}}
 	for _, x := range r.Rejects {
-		t.add(num(x.Count), term(x.Daemon, 20), term(x.Stage, 20), codeText(x.Code, x.Enhanced), x.Category, num(x.Clients), term(x.Reason, reasonWidth))
+		t.add(num(x.Count), term(x.Daemon, 20), term(x.Stage, 20), codeText(x.Code, x.Enhanced), term(x.Category, 0), num(x.Clients), term(x.Sample, reasonWidth))
 	}
 	o.table(t, "  ")
 
@@ -188,7 +188,7 @@ func WriteText(w io.Writer, r *Report, opts TextOptions) error {
 		o.p("  (none)\n")
 	}
 	for _, x := range r.Findings {
-		o.p("  %s %s: %s line(s) from %s, %s\n", o.c(ansiBold, x.Category), x.Severity, num(x.Count), term(strings.Join(x.Daemons, ", "), cellWidth), span(x.First, x.Last))
+		o.p("  %s %s: %s line(s) from %s, %s\n", o.c(ansiBold, term(x.Category, 0)), term(x.Severity, 0), num(x.Count), term(strings.Join(x.Daemons, ", "), cellWidth), span(x.First, x.Last))
 		if x.Explanation != "" {
 			o.p("    why: %s\n", term(x.Explanation, 0))
 		}
@@ -219,7 +219,7 @@ func codeText(code int, enhanced string) string {
 }
 
 func (o *textOut) text(i int, d *Diagnosis) {
-	o.p("\n  %2d. %s  %s  who acts: %s\n", i, o.c(ansiBold, d.Category), d.Class, term(d.Actor, 0))
+	o.p("\n  %2d. %s  %s  who acts: %s\n", i, o.c(ansiBold, term(d.Category, 0)), d.Class, term(d.Actor, 0))
 	o.p("      %s deliveries (deferred %s, bounced %s, expired %s), %s messages, %s undelivered\n",
 		num(d.Deliveries), o.c(ansiYellow, num(d.Deferred)), o.c(ansiRed, num(d.Bounced)), o.c(ansiRed, num(d.Expired)),
 		num(d.Messages), num(d.Undelivered))
@@ -236,13 +236,13 @@ func (o *textOut) text(i int, d *Diagnosis) {
 		o.p("      fix: %s\n", term(d.Fix, 0))
 	}
 	for _, g := range d.Groups[min(1, len(d.Groups)):min(4, len(d.Groups))] {
-		if g.Fix != "" && g.Fix != d.Fix {
+		if extraFix(d, &g) {
 			o.p("      fix for %s: %s\n", term(g.Domain, cellWidth), term(g.Fix, 0))
 		}
 	}
 	for _, s := range d.Samples {
 		o.p("      e.g. %s %s %s %s %s: %s\n", s.Time.Format("01-02 15:04:05"), term(s.QueueID, 20), term(s.Recipient, cellWidth),
-			s.Status, term(s.DSN, 10), term(s.Reason, reasonWidth))
+			term(s.Status, 0), term(s.DSN, 10), term(s.Reason, reasonWidth))
 	}
 }
 
@@ -377,14 +377,14 @@ func (o *textOut) trafficText(r *Report) {
 		o.p("\n  %s\n", l.title)
 		tb = &table{head: []string{"count", "category", "dsn", "relay", "sample reason"}, right: []bool{true, false, false, false, false}}
 		for _, d := range l.rows {
-			tb.add(num(d.Count), d.Category, term(d.DSN, 10), term(d.Relay, 40), term(d.Sample, reasonWidth))
+			tb.add(num(d.Count), term(d.Category, 0), term(d.DSN, 10), term(d.Relay, 40), term(d.Sample, reasonWidth))
 		}
 		o.table(tb, "    ")
 	}
 	o.p("\n  warning/error/fatal/panic detail\n")
 	tb = &table{head: []string{"count", "severity", "daemon", "text"}, right: []bool{true, false, false, false}}
 	for _, w := range t.WarningDetail {
-		tb.add(num(w.Count), w.Severity, term(w.Daemon, 20), term(w.Sample, reasonWidth))
+		tb.add(num(w.Count), term(w.Severity, 0), term(w.Daemon, 20), term(w.Sample, reasonWidth))
 	}
 	o.table(tb, "    ")
 }

@@ -161,6 +161,7 @@ func transportName(provider string) string {
 
 // slowTransport makes the change for one provider; withMap says whether
 // transport_maps itself still has to be set (once for all transports).
+// Every line of the change carries the same rationale and evidence.
 func slowTransport(g *providerGroup, total int64, pc Postconf, withMap bool) []Suggestion {
 	name := transportName(g.name)
 	ev := g.rate + g.conn
@@ -173,7 +174,6 @@ func slowTransport(g *providerGroup, total int64, pc Postconf, withMap bool) []S
 		}
 		return strings.Compare(a, b)
 	})
-	share := 100 * float64(ev) / float64(max(total, 1))
 	what := "rate-limit"
 	switch {
 	case g.rate > 0 && g.conn > 0:
@@ -181,17 +181,16 @@ func slowTransport(g *providerGroup, total int64, pc Postconf, withMap bool) []S
 	case g.conn > 0:
 		what = "too-many-connections"
 	}
-	id := "slow-transport:" + g.name
-	base := fmt.Sprintf("%d %s deferrals (%.0f%% of all such) came from %s's servers", ev, what, share, g.name)
+	why := fmt.Sprintf("%d %s deferrals (%.0f%% of all such) came from %s's servers",
+		ev, what, 100*float64(ev)/float64(max(total, 1)), g.name)
 
 	concParam := name + "_destination_concurrency_limit"
 	delayParam := name + "_destination_rate_delay"
 	curConc, concSet := pc.Set(concParam)
 	curDelay, delaySet := pc.Set(delayParam)
-	var lines []Suggestion
-	mainCF := func(param, value, current, why string) {
-		lines = append(lines, Suggestion{ID: id, File: "main.cf", Parameter: param, Value: value, Current: current, Rationale: why, Evidence: ev})
-	}
+	defConc := pc.Get("default_destination_concurrency_limit")
+	type kv struct{ param, value, current string }
+	var params []kv
 	if g.rate > 0 {
 		// Pace deliveries: a non-zero rate delay makes Postfix deliver to
 		// the destination one message at a time, with that pause in
@@ -202,27 +201,25 @@ func slowTransport(g *providerGroup, total int64, pc Postconf, withMap bool) []S
 			delay = int(math.Ceil(3600 / float64(g.peak)))
 		}
 		delay = min(max(delay, 1), 30)
-		why := base
 		if g.peak > 0 {
-			why += fmt.Sprintf("; the busiest hour had %d attempts to %s: one delivery every %ds, one at a time (at most %d an hour per domain), spreads that volume evenly instead of in bursts",
+			why += fmt.Sprintf("; the busiest hour had %d attempts to %s: one delivery at a time, every %ds (at most %d an hour per domain), spreads that volume evenly instead of in bursts",
 				g.peak, g.peakDomain, delay, 3600/delay)
+		} else {
+			why += "; deliver one message at a time, with a pause in between"
 		}
 		if delaySet {
 			if cur, ok := parseTime(curDelay, 's'); ok && cur >= time.Duration(delay)*time.Second {
 				delay = min(int(2*cur/time.Second), 120)
-				why = base + fmt.Sprintf(" although %s is already %s: double it (if it was in place during the logged period)", delayParam, curDelay)
+				why += fmt.Sprintf("; %s is already %s: double it (if it was in place during the logged period)", delayParam, curDelay)
 			}
 		}
-		cur := curDelay
-		if !delaySet {
-			cur = pc.Get("default_destination_rate_delay")
-		}
 		if !(delaySet && curDelay == strconv.Itoa(delay)+"s") {
-			mainCF(delayParam, strconv.Itoa(delay)+"s", cur, why)
+			params = append(params, kv{delayParam, strconv.Itoa(delay) + "s", currentOr(curDelay, delaySet, pc.Get("default_destination_rate_delay"))})
 		}
+		// A rate delay serialises delivery anyway; the explicit limit of 1
+		// says so to whoever reads main.cf.
 		if !(concSet && curConc == "1") {
-			mainCF(concParam, "1", currentOr(curConc, concSet, pc.Get("default_destination_concurrency_limit")),
-				base+"; with a rate delay Postfix delivers one message at a time to each destination anyway: say so explicitly")
+			params = append(params, kv{concParam, "1", currentOr(curConc, concSet, defConc)})
 		}
 	} else {
 		conc := 2
@@ -231,27 +228,28 @@ func slowTransport(g *providerGroup, total int64, pc Postconf, withMap bool) []S
 				conc = max(n-1, 1)
 			}
 		}
+		why += fmt.Sprintf("; at most %d parallel sessions per destination (instead of %s) keeps under their per-IP connection limit", conc, currentOr(curConc, concSet, defConc))
 		if !(concSet && curConc == strconv.Itoa(conc)) {
-			mainCF(concParam, strconv.Itoa(conc), currentOr(curConc, concSet, pc.Get("default_destination_concurrency_limit")),
-				base+fmt.Sprintf("; at most %d parallel sessions per destination (the default is %s) keeps under their per-IP connection limit", conc, pc.Get("default_destination_concurrency_limit")))
+			params = append(params, kv{concParam, strconv.Itoa(conc), currentOr(curConc, concSet, defConc)})
 		}
 	}
-	if len(lines) == 0 {
+	if len(params) == 0 {
 		return nil
 	}
+	table, tableSet := transportTable(pc)
+	why += fmt.Sprintf("; a dedicated transport keeps these limits away from other destinations (then: postmap %s; postfix reload)", table)
+	id := "slow-transport:" + g.name
 	var out []Suggestion
 	// The transport itself, unless the configuration already tunes it
 	// (then master.cf has it).
 	if !concSet && !delaySet {
-		out = append(out, Suggestion{ID: id, File: "master.cf", Evidence: ev,
-			Value:     name + "  unix  -  -  n  -  -  smtp -o syslog_name=postfix/" + name,
-			Rationale: "a dedicated smtp transport for " + g.name + ", so its limits do not slow other destinations"})
+		out = append(out, Suggestion{File: "master.cf", Value: name + "  unix  -  -  n  -  -  smtp -o syslog_name=postfix/" + name})
 	}
-	out = append(out, lines...)
-	table, tableSet := transportTable(pc)
+	for _, p := range params {
+		out = append(out, Suggestion{File: "main.cf", Parameter: p.param, Value: p.value, Current: p.current})
+	}
 	if !tableSet && withMap {
-		out = append(out, Suggestion{ID: id, File: "main.cf", Parameter: "transport_maps", Value: "hash:" + table,
-			Rationale: "route the domains below to " + name + " (then run: postmap " + table + ")", Evidence: ev})
+		out = append(out, Suggestion{File: "main.cf", Parameter: "transport_maps", Value: "hash:" + table, Current: pc.Get("transport_maps")})
 	}
 	n := 0
 	for _, d := range g.domains {
@@ -262,8 +260,10 @@ func slowTransport(g *providerGroup, total int64, pc Postconf, withMap bool) []S
 			break
 		}
 		n++
-		out = append(out, Suggestion{ID: id, File: table, Value: d + "  " + name + ":", Evidence: g.weights[d],
-			Rationale: fmt.Sprintf("%d throttled deliveries to %s (then: postmap %s; postfix reload)", g.weights[d], d, table)})
+		out = append(out, Suggestion{File: table, Value: d + "  " + name + ":"})
+	}
+	for i := range out {
+		out[i].ID, out[i].Rationale, out[i].Evidence = id, why, ev
 	}
 	return out
 }
