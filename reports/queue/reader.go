@@ -228,6 +228,14 @@ func (r *Reader) decode(line []byte) (*Message, *ParseError) {
 		if ferr != nil {
 			return
 		}
+		if v.Type() == fastjson.TypeNull {
+			// As in encoding/json: null leaves a value as it is, and
+			// makes the recipient list empty.
+			if string(k) == "recipients" {
+				m.Recipients = nil
+			}
+			return
+		}
 		switch string(k) {
 		case "queue_name":
 			m.Queue, err = str(v)
@@ -236,16 +244,14 @@ func (r *Reader) decode(line []byte) (*Message, *ParseError) {
 			m.ID, err = str(v)
 			field("queue_id", err)
 		case "arrival_time":
-			m.Arrival, err = integer(v)
+			m.Arrival, err = v.Int64()
 			field("arrival_time", err)
 		case "message_size":
-			m.Size, err = integer(v)
+			m.Size, err = v.Int64()
 			field("message_size", err)
 		case "forced_expire":
-			if v.Type() != fastjson.TypeNull {
-				m.ForcedExpire, err = v.Bool()
-				field("forced_expire", err)
-			}
+			m.ForcedExpire, err = v.Bool()
+			field("forced_expire", err)
 		case "sender":
 			m.Sender, err = str(v)
 			field("sender", err)
@@ -281,26 +287,13 @@ func jsonError(err error) error {
 	return fmt.Errorf("%w: %s", ErrJSON, msg)
 }
 
-// str returns a JSON string (null counts as empty, as in encoding/json).
+// str returns a JSON string.
 func str(v *fastjson.Value) (string, error) {
-	if v.Type() == fastjson.TypeNull {
-		return "", nil
-	}
 	b, err := v.StringBytes()
 	return string(b), err
 }
 
-func integer(v *fastjson.Value) (int64, error) {
-	if v.Type() == fastjson.TypeNull {
-		return 0, nil
-	}
-	return v.Int64()
-}
-
 func recipients(v *fastjson.Value, m *Message) error {
-	if v.Type() == fastjson.TypeNull {
-		return nil
-	}
 	a, err := v.Array()
 	if err != nil {
 		return err
@@ -316,7 +309,7 @@ func recipients(v *fastjson.Value, m *Message) error {
 		}
 		rc := &m.Recipients[i]
 		o.Visit(func(k []byte, v *fastjson.Value) {
-			if err != nil {
+			if err != nil || v.Type() == fastjson.TypeNull {
 				return
 			}
 			switch string(k) {
