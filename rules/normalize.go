@@ -198,6 +198,16 @@ func replyStart(s string) int {
 	if replyCode(s) > 0 {
 		return 0
 	}
+	// Exim's framing, quoted in many bounces: "SMTP error from remote mail
+	// server after RCPT TO:<a@b>: 550 …".
+	if i := strings.Index(s, "SMTP error from remote mail server after "); i >= 0 {
+		rest := s[i:]
+		for k := 0; k+2 < len(rest) && k < 400; k++ {
+			if rest[k] == ':' && rest[k+1] == ' ' && replyCode(rest[k+2:]) > 0 {
+				return i + k + 2
+			}
+		}
+	}
 	i := strings.Index(s, "] ")
 	if i < 0 || i > 600 {
 		if j := strings.Index(s, "]: "); j >= 0 && j < 300 && replyCode(s[j+3:]) > 0 {
