@@ -263,6 +263,9 @@ func registered(host string) string {
 	}
 	labels := strings.Split(host, ".")
 	n := len(labels)
+	if strings.Trim(labels[n-1], "0123456789") == "" {
+		return "" // an IPv4 address, not a name
+	}
 	if n >= 3 && len(labels[n-1]) == 2 {
 		switch labels[n-2] {
 		case "co", "com", "net", "org", "ac", "gov", "edu", "ne", "or", "go":
