@@ -553,11 +553,11 @@ func e2eCheckAnalyze(t *testing.T, bin string, run *e2eRun) {
 			Deliveries map[string]int `json:"deliveries"`
 		} `json:"summary"`
 		Diagnoses []struct {
-			Category   string   `json:"category"`
-			Deliveries int      `json:"deliveries"`
-			Messages   int      `json:"messages"`
-			Domains    []string `json:"domains"`
-			Fix        string   `json:"fix"`
+			Category   string          `json:"category"`
+			Deliveries int             `json:"deliveries"`
+			Messages   int             `json:"messages"`
+			Domains    json.RawMessage `json:"domains"`
+			Fix        string          `json:"fix"`
 		} `json:"diagnoses"`
 	}
 	if err := json.Unmarshal(res.stdout, &rep); err != nil {
@@ -583,6 +583,9 @@ func e2eCheckAnalyze(t *testing.T, bin string, run *e2eRun) {
 		got[d.Category] += d.Deliveries
 		if d.Fix == "" {
 			t.Errorf("diagnosis %s has no fix", d.Category)
+		}
+		if len(d.Domains) == 0 || string(d.Domains) == "null" {
+			t.Errorf("diagnosis %s names no domains", d.Category)
 		}
 	}
 	for cat, n := range want {
