@@ -51,6 +51,10 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
+func readGolden(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join("testdata", "golden", name))
+}
+
 // firstDiff shows the first differing line.
 func firstDiff(got, want []byte) string {
 	g, w := bytes.Split(got, []byte("\n")), bytes.Split(want, []byte("\n"))
