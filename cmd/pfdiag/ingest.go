@@ -51,8 +51,12 @@ func cmdIngest(ctx context.Context, e *env, args []string) error {
 	year := fs.Int("year", 0, "year of the first line of logs without one (default: from each file's modification time)")
 	ruleFiles := fs.StringArray("rules", nil, "extra rule `FILE` (YAML) added to the defaults; repeatable")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object (with the index's totals)")
+	every := fs.Int64("checkpoint-lines", 250000, "commit a checkpoint every `N` lines of a file (and at its end); an interrupted run resumes from the last one")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *every < 1 {
+		return usagef("--checkpoint-lines must be at least 1")
 	}
 	eng, err := rules.New(*ruleFiles...)
 	if err != nil {
@@ -69,7 +73,7 @@ func cmdIngest(ctx context.Context, e *env, args []string) error {
 	}
 	defer tuneGC()()
 	start := time.Now()
-	sum, runErr := ingest(ctx, e, idx, eng, inputs, *year)
+	sum, runErr := ingestEvery(ctx, e, idx, eng, inputs, *year, *every)
 	sum.Seconds = time.Since(start).Seconds()
 	if *asJSON && (runErr == nil || errors.Is(runErr, context.Canceled)) {
 		tot, err := totals(context.WithoutCancel(ctx), idx)
@@ -82,8 +86,9 @@ func cmdIngest(ctx context.Context, e *env, args []string) error {
 		runErr = cerr
 	}
 	if *asJSON {
-		b, _ := json.Marshal(sum)
-		fmt.Fprintf(e.stdout, "%s\n", b)
+		enc := json.NewEncoder(e.stdout)
+		enc.SetEscapeHTML(false)
+		enc.Encode(sum)
 	} else {
 		writeIngestSummary(e.stdout, &sum)
 	}
@@ -93,12 +98,19 @@ func cmdIngest(ctx context.Context, e *env, args []string) error {
 	return runErr
 }
 
-// ingest reads the inputs into idx and returns this run's counts.
+// ingest reads the inputs into idx and returns this run's counts
+// (analyze uses it too).
 func ingest(ctx context.Context, e *env, idx correlate.Index, eng *rules.Engine, inputs []*logInput, year int) (ingestSummary, error) {
+	return ingestEvery(ctx, e, idx, eng, inputs, year, 0)
+}
+
+// ingestEvery is ingest with a checkpoint every `every` lines (0: the default).
+func ingestEvery(ctx context.Context, e *env, idx correlate.Index, eng *rules.Engine, inputs []*logInput, year int, every int64) (ingestSummary, error) {
 	sum := ingestSummary{Deliveries: map[string]int64{}}
 	opts := correlate.IngestOptions{
-		Correlator: correlate.Options{Classify: classifier(eng)},
-		Now:        e.now,
+		Correlator:      correlate.Options{Classify: classifier(eng)},
+		Now:             e.now,
+		CheckpointLines: every,
 	}
 	opts.Parse.Year = year
 	opts.Parse.Loc = time.Local

@@ -82,14 +82,13 @@ func cmdTrace(ctx context.Context, e *env, args []string) error {
 	})
 	w := bufio.NewWriter(e.stdout)
 	defer w.Flush()
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // a terminal or jq reads it, not a browser
 	for i, m := range msgs {
 		if *asJSON {
-			b, err := json.Marshal(traceJSON(m))
-			if err != nil {
+			if err := enc.Encode(traceJSON(m)); err != nil {
 				return err
 			}
-			w.Write(b)
-			w.WriteByte('\n')
 			continue
 		}
 		if i > 0 {
