@@ -173,6 +173,7 @@ func (b *Builder) diagnoses() []Diagnosis {
 			d.Domains = d.Domains[:10]
 		}
 		d.Relays = topCounts(c.relays, 10)
+		d.RelayCount = int64(len(c.relays))
 		for i, tc := range top {
 			if i == 10 {
 				break

@@ -215,3 +215,11 @@ func lineText(s string) string {
 	}
 	return s
 }
+
+// pctl formats a percentile, "-" when there was nothing to measure.
+func pctl(v float64, count int64) string {
+	if count == 0 {
+		return "-"
+	}
+	return seconds(v)
+}

@@ -87,8 +87,8 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		o.p("### %d. %s (%s) — who acts: %s\n\n", i+1, md(dg.Category, 0), md(dg.Class, 0), md(dg.Actor, 0))
 		o.p("%s deliveries (deferred %s, bounced %s, expired %s), %s messages, %s undelivered; seen %s.\n\n",
 			num(dg.Deliveries), num(dg.Deferred), num(dg.Bounced), num(dg.Expired), num(dg.Messages), num(dg.Undelivered), span(dg.First, dg.Last))
-		o.p("- **Domains (%s):** %s\n", num(dg.DomainCount), md(countsText(dg.Domains, 5), 0))
-		o.p("- **Relays:** %s\n", md(countsText(dg.Relays, 5), 0))
+		o.p("- **Domains (%s):** %s\n", num(dg.DomainCount), md(countsText(dg.Domains, 5, dg.DomainCount), 0))
+		o.p("- **Relays:** %s\n", md(countsText(dg.Relays, 5, dg.RelayCount), 0))
 		if len(dg.Causes) > 0 {
 			o.p("- **Root causes** (last deferral before expiry): %s\n", md(causesText(dg.Causes), 0))
 		}
@@ -161,7 +161,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	o.p("## Delays (delays=a/b/c/d)\n\n%s attempts with delays=.\n\n", num(r.Delays.Attempts))
 	rows = nil
 	for _, x := range r.Delays.Stages {
-		rows = append(rows, []string{x.Stage, num(x.Count), seconds(x.P50), seconds(x.P95), seconds(x.P99), seconds(x.Max), md(x.Meaning, 0)})
+		rows = append(rows, []string{x.Stage, num(x.Count), pctl(x.P50, x.Count), pctl(x.P95, x.Count), pctl(x.P99, x.Count), pctl(x.Max, x.Count), md(x.Meaning, 0)})
 	}
 	o.table([]string{"stage", "count", "p50", "p95", "p99", "max", "a high value means"}, []bool{false, true, true, true, true, true, false}, rows)
 

@@ -154,6 +154,7 @@ type Diagnosis struct {
 	Undelivered int64     `json:"messages_undelivered"`
 	DomainCount int64     `json:"domain_count"`
 	Domains     []Count   `json:"domains"`
+	RelayCount  int64     `json:"relay_count"`
 	Relays      []Count   `json:"relays"`
 	First       time.Time `json:"first"`
 	Last        time.Time `json:"last"`

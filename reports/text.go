@@ -223,8 +223,8 @@ func (o *textOut) text(i int, d *Diagnosis) {
 	o.p("      %s deliveries (deferred %s, bounced %s, expired %s), %s messages, %s undelivered\n",
 		num(d.Deliveries), o.c(ansiYellow, num(d.Deferred)), o.c(ansiRed, num(d.Bounced)), o.c(ansiRed, num(d.Expired)),
 		num(d.Messages), num(d.Undelivered))
-	o.p("      %s domain(s): %s\n", num(d.DomainCount), term(countsText(d.Domains, 5), 0))
-	o.p("      relays: %s\n", term(countsText(d.Relays, 5), 0))
+	o.p("      %s domain(s): %s\n", num(d.DomainCount), term(countsText(d.Domains, 5, d.DomainCount), 0))
+	o.p("      relays: %s\n", term(countsText(d.Relays, 5, d.RelayCount), 0))
 	o.p("      seen %s\n", span(d.First, d.Last))
 	if len(d.Causes) > 0 {
 		o.p("      root causes (last deferral before expiry): %s\n", causesText(d.Causes))
@@ -246,19 +246,21 @@ func (o *textOut) text(i int, d *Diagnosis) {
 	}
 }
 
-// countsText is "a 3, b 2, … (+N more)".
-func countsText(c []Count, n int) string {
+// countsText is "a 3, b 2, +N more": the first n of c, out of total
+// distinct names.
+func countsText(c []Count, n int, total int64) string {
 	var parts []string
-	for i, x := range c {
-		if i == n {
-			parts = append(parts, fmt.Sprintf("+%d more", len(c)-n))
-			break
-		}
+	shown := 0
+	for _, x := range c[:min(n, len(c))] {
 		name := x.Name
 		if name == "" {
 			name = "(none)"
 		}
 		parts = append(parts, fmt.Sprintf("%s %s", name, num(x.Count)))
+		shown++
+	}
+	if more := total - int64(shown); more > 0 {
+		parts = append(parts, fmt.Sprintf("+%s more", num(more)))
 	}
 	return strings.Join(parts, ", ")
 }
