@@ -270,4 +270,3 @@ func TestRealPostfixWithRules(t *testing.T) {
 		})
 	}
 }
-
