@@ -3,7 +3,6 @@ package reports
 import (
 	"bytes"
 	"context"
-	"image"
 	"image/png"
 	"os"
 	"os/exec"
@@ -159,4 +158,3 @@ func TestBrowser(t *testing.T) {
 	}
 }
 
-var _ = image.Point{}
