@@ -94,6 +94,7 @@ type Index struct {
 	hourVers   map[uint64][]uint64 // hour key → live versions
 	tombstones [][]byte            // closed-message markers to delete at the next commit
 	failed     error               // a commit failed half-way: no more writes
+	pending    chan error          // result of the commit in flight
 
 	// beforeCommitPoint, when set (tests), runs after a checkpoint's keys
 	// are written and before its commit point: an error there is a crash.
@@ -399,6 +400,10 @@ func (x *Index) Load(ctx context.Context) (*correlate.Snapshot, error) {
 	if x.opts.ReadOnly {
 		return nil, correlate.ErrReadOnly
 	}
+	x.sync()
+	if x.failed != nil {
+		return nil, x.failed
+	}
 	s := &correlate.Snapshot{}
 	bases := make([]string, 0, len(x.openSeq))
 	for b := range x.openSeq {
@@ -468,7 +473,10 @@ func (x *Index) Append(ctx context.Context, msgs []*correlate.Message) error {
 	if len(msgs) == 0 {
 		return ctx.Err()
 	}
-	return x.w.append(ctx, msgs)
+	// The messages are encoded later, on the writer goroutine: copy the
+	// slice, which the caller may reuse (the messages themselves must not
+	// change).
+	return x.w.append(ctx, slices.Clone(msgs))
 }
 
 // postingHash hashes a lookup value as correlate.LookupValue normalises
@@ -540,44 +548,82 @@ func (c *chunkBuf) addPostings(m *correlate.Message, idx uint64) {
 
 // Commit publishes the staged messages and the checkpoint: everything is
 // written with seq = committed+1, then the commit point.
+//
+// The open messages are encoded before Commit returns; the rest of the
+// work (chunks still buffered, hours, Badger's writes and the commit
+// point) runs on the writer goroutine while the caller goes on reading
+// logs. Every other method waits for it first, so a caller sees the
+// checkpoint committed as if Commit had waited; an error in that work is
+// returned by the next call (and by Close). The Hours of cp must not be
+// changed afterwards (the correlator makes new ones for each checkpoint).
 func (x *Index) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 	if x.opts.ReadOnly {
 		return correlate.ErrReadOnly
 	}
+	x.sync()
 	if x.failed != nil {
 		return x.failed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if cp == nil {
 		cp = &correlate.Checkpoint{}
 	}
-	if err := x.commit(ctx, cp); err != nil {
-		err = fmt.Errorf("index %s: %w", x.dir, err)
-		if ctx.Err() == nil {
-			// Chunks may be half-written under this seq: stop here; the
-			// next Open removes them.
-			x.failed = err
-		}
-		return err
+	job := &commitJob{
+		seq:     x.committed + 1,
+		closed:  slices.Clone(cp.Closed),
+		hours:   slices.Clone(cp.Hours),
+		sources: slices.Clone(cp.Sources),
+		state:   slices.Clone(cp.State),
+		done:    make(chan error, 1),
 	}
+	for _, m := range cp.Open {
+		job.open = append(job.open, openRec{base: openBase(m.Ref), val: correlate.AppendMessage(nil, m)})
+	}
+	x.pending = job.done
+	x.w.submit(job)
 	return nil
 }
 
-func (x *Index) commit(ctx context.Context, cp *correlate.Checkpoint) error {
-	if err := ctx.Err(); err != nil {
-		return err
+// sync waits for the commit in flight, if any.
+func (x *Index) sync() {
+	if x.pending == nil {
+		return
 	}
-	seq := x.committed + 1
-	// Every chunk of this checkpoint is written before its commit point.
-	if err := x.w.flush(ctx, seq); err != nil {
-		return err
+	err := <-x.pending
+	x.pending = nil
+	if err != nil && x.failed == nil {
+		// Chunks may be half-written under this seq: stop here; the next
+		// Open removes them.
+		x.failed = fmt.Errorf("index %s: %w", x.dir, err)
 	}
+}
+
+// commitJob is a checkpoint handed to the writer goroutine.
+type commitJob struct {
+	seq     uint64
+	open    []openRec
+	closed  []correlate.Ref
+	hours   []*correlate.Hour
+	sources []correlate.Source
+	state   []byte
+	done    chan error
+}
+
+type openRec struct{ base, val []byte }
+
+// commit writes a checkpoint's keys, then its commit point. It runs on
+// the writer goroutine, after the checkpoint's chunks are written.
+func (x *Index) commit(job *commitJob) error {
+	seq := job.seq
 	wb := x.db.NewWriteBatch()
 	defer wb.Cancel()
 	var del [][]byte
 	del = append(del, x.tombstones...)
 	var tomb [][]byte
 	newOpen := map[string]uint64{}
-	for _, r := range cp.Closed {
+	for _, r := range job.closed {
 		base := openBase(r)
 		old, ok := x.openSeq[string(base)]
 		if !ok {
@@ -591,18 +637,17 @@ func (x *Index) commit(ctx context.Context, cp *correlate.Checkpoint) error {
 		del = append(del, be64(slices.Clone(base), old))
 		newOpen[string(base)] = 0
 	}
-	for _, m := range cp.Open {
-		base := openBase(m.Ref)
-		if err := wb.SetEntry(x.entry(be64(slices.Clone(base), seq), correlate.AppendMessage(nil, m))); err != nil {
+	for _, o := range job.open {
+		if err := wb.SetEntry(x.entry(be64(slices.Clone(o.base), seq), o.val)); err != nil {
 			return err
 		}
-		if old, ok := x.openSeq[string(base)]; ok {
-			del = append(del, be64(slices.Clone(base), old))
+		if old, ok := x.openSeq[string(o.base)]; ok {
+			del = append(del, be64(slices.Clone(o.base), old))
 		}
-		newOpen[string(base)] = seq
+		newOpen[string(o.base)] = seq
 	}
 	newHours := map[uint64][]uint64{}
-	for _, h := range cp.Hours {
+	for _, h := range job.hours {
 		idx := hourIdx(h.Start)
 		vers := x.hourVers[idx]
 		if len(vers) >= hourCompact-1 {
@@ -615,7 +660,7 @@ func (x *Index) commit(ctx context.Context, cp *correlate.Checkpoint) error {
 			} else {
 				full.Merge(h)
 			}
-			v := append([]byte{1}, correlate.AppendHour(nil, full)...)
+			v := correlate.AppendHour([]byte{1}, full)
 			if err := wb.SetEntry(x.entry(hourKey(idx, seq), v)); err != nil {
 				return err
 			}
@@ -625,7 +670,7 @@ func (x *Index) commit(ctx context.Context, cp *correlate.Checkpoint) error {
 			newHours[idx] = []uint64{seq}
 			continue
 		}
-		v := append([]byte{0}, correlate.AppendHour(nil, h)...)
+		v := correlate.AppendHour([]byte{0}, h)
 		if err := wb.SetEntry(x.entry(hourKey(idx, seq), v)); err != nil {
 			return err
 		}
@@ -641,13 +686,13 @@ func (x *Index) commit(ctx context.Context, cp *correlate.Checkpoint) error {
 	}
 	// The commit point.
 	err := x.db.Update(func(txn *badger.Txn) error {
-		for _, s := range cp.Sources {
+		for _, s := range job.sources {
 			if err := txn.Set(append([]byte{pSource}, s.Fingerprint...), correlate.AppendSource(nil, &s)); err != nil {
 				return err
 			}
 		}
-		if cp.State != nil {
-			if err := txn.Set([]byte{pState}, cp.State); err != nil {
+		if job.state != nil {
+			if err := txn.Set([]byte{pState}, job.state); err != nil {
 				return err
 			}
 		}
@@ -729,6 +774,10 @@ type chunkRef struct {
 // Messages calls fn for the committed messages matching q: finished ones
 // chunk by chunk, then open ones.
 func (x *Index) Messages(ctx context.Context, q correlate.Query, fn func(*correlate.Message) error) error {
+	x.sync()
+	if x.failed != nil {
+		return x.failed
+	}
 	err := x.db.View(func(txn *badger.Txn) error {
 		var refs []chunkRef
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pDir}, PrefetchValues: false})
@@ -942,6 +991,10 @@ func (x *Index) scanOpen(ctx context.Context, txn *badger.Txn, q *correlate.Quer
 
 // Hours calls fn for each stored hour overlapping [since, until), in time order.
 func (x *Index) Hours(ctx context.Context, since, until time.Time, fn func(*correlate.Hour) error) error {
+	x.sync()
+	if x.failed != nil {
+		return x.failed
+	}
 	err := x.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pHour}, PrefetchValues: false})
 		var idxs []uint64
@@ -992,6 +1045,10 @@ func (x *Index) Hours(ctx context.Context, since, until time.Time, fn func(*corr
 
 // Sources returns the read positions stored, ordered by name.
 func (x *Index) Sources(ctx context.Context) ([]correlate.Source, error) {
+	x.sync()
+	if x.failed != nil {
+		return nil, x.failed
+	}
 	var out []correlate.Source
 	err := x.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pSource}, PrefetchValues: true})
@@ -1030,6 +1087,7 @@ func (x *Index) Close() error {
 	if x.db == nil {
 		return nil
 	}
+	x.sync()
 	if x.w != nil {
 		x.w.stop()
 		x.w = nil
@@ -1048,5 +1106,5 @@ func (x *Index) Close() error {
 	if err != nil {
 		return fmt.Errorf("close index %s: %w", x.dir, err)
 	}
-	return nil
+	return x.failed
 }

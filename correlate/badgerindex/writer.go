@@ -34,9 +34,8 @@ type chunkWriter struct {
 }
 
 type writeReq struct {
-	msgs  []*correlate.Message
-	flush chan error // non-nil: write the partial chunk, wait for every commit, reply
-	seq   uint64     // with flush: the seq of the commit point about to be written
+	msgs   []*correlate.Message
+	commit *commitJob // non-nil: write the partial chunk, wait for its commit, write the checkpoint
 }
 
 // chunkBuf collects finished messages into one chunk.
@@ -58,15 +57,23 @@ func newChunkWriter(x *Index) *chunkWriter {
 func (w *chunkWriter) loop() {
 	defer w.wg.Done()
 	for r := range w.reqs {
-		if r.flush != nil {
+		if job := r.commit; job != nil {
+			// Every chunk of the checkpoint is written before its commit
+			// point.
 			err := w.flushChunk()
 			w.pending.Wait()
 			if err == nil {
 				err = w.error()
 			}
+			if err == nil {
+				err = w.x.commit(job)
+			}
+			if err != nil {
+				w.setErr(err)
+			}
 			// The next chunks belong to the checkpoint after this one.
-			w.seq, w.n = r.seq+1, 0
-			r.flush <- err
+			w.seq, w.n = job.seq+1, 0
+			job.done <- err
 			continue
 		}
 		for _, m := range r.msgs {
@@ -106,16 +113,9 @@ func (w *chunkWriter) append(ctx context.Context, msgs []*correlate.Message) err
 	}
 }
 
-// flush writes what is buffered and waits until every chunk of the
-// checkpoint seq is committed.
-func (w *chunkWriter) flush(ctx context.Context, seq uint64) error {
-	reply := make(chan error, 1)
-	select {
-	case w.reqs <- writeReq{flush: reply, seq: seq}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return <-reply
+// submit queues a checkpoint after the messages appended before it.
+func (w *chunkWriter) submit(job *commitJob) {
+	w.reqs <- writeReq{commit: job}
 }
 
 func (w *chunkWriter) stop() {
