@@ -103,6 +103,12 @@ func parseRelay(r string, f *facts) {
 	}
 }
 
+// localSocket reports whether a bracketed peer address is a UNIX-domain
+// socket (Postfix prints "private/name" or a path there).
+func localSocket(a string) bool {
+	return strings.HasPrefix(a, "private/") || strings.HasPrefix(a, "public/") || strings.HasPrefix(a, "/") || strings.HasPrefix(a, "unix:")
+}
+
 // localPorts are the loopback ports of the usual local hops: amavisd-new
 // (10024, re-injection 10025/10026), rspamd's proxy (11332), spamd (783),
 // LMTP (24). A loopback relay on another port is treated as remote: the
@@ -116,7 +122,7 @@ func hopOf(daemon string, f *facts) byte {
 		return 'l'
 	}
 	ip := f.relayIP
-	if strings.HasPrefix(ip, "private/") || strings.HasPrefix(ip, "public/") || strings.HasPrefix(ip, "/") || strings.HasPrefix(ip, "unix:") {
+	if localSocket(ip) {
 		return 'l'
 	}
 	if f.relayHost == "local" && ip == "" {
@@ -357,6 +363,11 @@ func normalise(dst []byte, s string, f *facts) []byte {
 			}
 			if k < i && !peerName(s[k:i]) {
 				k, h = i, len(dst) // "banned sender[192.0.2.7]": a word, not a peer
+			}
+			// "connect to private/dovecot-lmtp[private/dovecot-lmtp]": a
+			// local socket names the hop even without a dotted peer name.
+			if k == i && f.relayIP == "" && localSocket(inner) {
+				f.relayIP, f.relay = inner, inner
 			}
 			if k < i {
 				if f.relayHost == "" && f.relayIP == "" {
