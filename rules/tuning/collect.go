@@ -57,6 +57,23 @@ type Collector struct {
 	expired         int64   // recipients returned by qmgr's expiry
 
 	first, last time.Time
+
+	providers map[string]string // relay → provider, a cache: few distinct relays, many attempts
+}
+
+// maxProviders bounds the relay → provider cache.
+const maxProviders = 50000
+
+func (c *Collector) providerOf(relay string) string {
+	if p, ok := c.providers[relay]; ok {
+		return p
+	}
+	if len(c.providers) >= maxProviders {
+		clear(c.providers)
+	}
+	p := providerOfRelay(relay)
+	c.providers[relay] = p
+	return p
 }
 
 // Thresholds for the b (queue manager) delay, seconds.
@@ -68,7 +85,7 @@ const (
 
 // NewCollector returns an empty Collector.
 func NewCollector() *Collector {
-	return &Collector{domains: map[string]*domStat{}}
+	return &Collector{domains: map[string]*domStat{}, providers: map[string]string{}}
 }
 
 func (c *Collector) domain(d string) *domStat {
@@ -115,7 +132,7 @@ func (c *Collector) Attempt(a *correlate.Attempt, domain string, nullSender bool
 	c.attempts++
 	ds := c.domain(domain)
 	ds.attempts++
-	if p := providerOfRelay(a.Relay); p != "" && (ds.provider == "" || p < ds.provider) {
+	if p := c.providerOf(a.Relay); p != "" && (ds.provider == "" || p < ds.provider) {
 		// The smallest name when MX hosts differ: the result must not
 		// depend on the order attempts come in.
 		ds.provider = p
