@@ -127,9 +127,10 @@ type Correlator struct {
 	opts     Options
 	active   map[string]*Message // queue ID → incarnations in the queue (chained by host and instance)
 	nactive  int
-	smtpIn   map[string]*Message // host\0queue ID → root received by smtpd (re-injection candidates)
+	smtpIn   map[string]*Message // queue ID → root received by smtpd (re-injection candidates; host checked)
 	expect   map[string]*expectation
 	sessions map[int]*session // smtpd pid → sessions (chained by host and program)
+	freeSess []*session
 	grace    []*Message
 	graceAt  int
 	done     []*Message
@@ -141,12 +142,13 @@ type Correlator struct {
 	seq      int64 // events processed over the index's life (sweeps are deterministic)
 	stats    Stats
 
-	strs    *interner // hosts, relays, domains, categories, normalised texts
-	reasons *interner // failure reasons (they repeat; "sent" replies mostly do not)
-	tok     tokens    // daemons, instances, dsn, actions, stages…
-	kb      []byte
-	scratch []byte
-	rejCat  map[string]string
+	strs     *interner // hosts, relays, domains, categories, normalised texts
+	reasons  *interner // failure reasons (they repeat; "sent" replies mostly do not)
+	tok      tokens    // daemons, instances, dsn, actions, stages…
+	kb       []byte
+	scratch  []byte
+	rejCat   map[string]string
+	catCache map[string]string
 
 	lastHostB []byte
 	lastHost  string
@@ -170,6 +172,7 @@ func New(opts Options) *Correlator {
 		strs:     newInterner(1 << 14),
 		reasons:  newInterner(1 << 12),
 		rejCat:   map[string]string{},
+		catCache: map[string]string{},
 	}
 }
 
@@ -257,6 +260,23 @@ func (c *Correlator) sessionAdd(s *session) {
 	}
 	s.next = c.sessions[s.pid]
 	c.sessions[s.pid] = s
+}
+
+// Sessions are reused: a busy server opens one per connection.
+func (c *Correlator) newSession() *session {
+	if n := len(c.freeSess); n > 0 {
+		s := c.freeSess[n-1]
+		c.freeSess = c.freeSess[:n-1]
+		return s
+	}
+	return new(session)
+}
+
+func (c *Correlator) freeSession(s *session) {
+	if len(c.freeSess) < 1024 {
+		*s = session{}
+		c.freeSess = append(c.freeSess, s)
+	}
 }
 
 // sessionList returns the open smtpd sessions in a stable order.
@@ -425,12 +445,15 @@ func (c *Correlator) Process(ev *parser.Event) {
 		c.sample(a, host, ev, t)
 	case parser.KindConnect:
 		if string(ev.Daemon) == "smtpd" {
-			c.sessionAdd(&session{host: host, prog: c.tok.get(ev.Program), pid: ev.PID, connect: t, port: ev.ClientPort})
+			s := c.newSession()
+			*s = session{host: host, prog: c.tok.get(ev.Program), pid: ev.PID, connect: t, port: ev.ClientPort}
+			c.sessionAdd(s)
 		}
 	case parser.KindDisconnect:
 		if string(ev.Daemon) == "smtpd" {
 			if s, prev := c.sessionGet(host, ev); s != nil {
 				c.sessionDel(s, prev)
+				c.freeSession(s)
 			}
 		}
 	case parser.KindClient:
@@ -547,7 +570,10 @@ func (c *Correlator) client(ev *parser.Event, host string, t time.Time) {
 	if m.Arrival.IsZero() {
 		m.Arrival = t
 	}
-	if m.parent == nil {
+	if m.parent != nil {
+		return
+	}
+	if len(c.expect) > 0 {
 		k := c.hkey(host, ev.QueueID)
 		if x := c.expect[string(k)]; x != nil {
 			delete(c.expect, string(k))
@@ -555,8 +581,8 @@ func (c *Correlator) client(ev *parser.Event, host string, t time.Time) {
 				return
 			}
 		}
-		c.smtpIn[string(c.hkey(host, ev.QueueID))] = m
 	}
+	c.smtpIn[m.QueueID] = m
 }
 
 func (c *Correlator) queued(ev *parser.Event, host string, t time.Time) {
@@ -669,14 +695,34 @@ func (m *Message) recipientFor(to, origTo []byte) *Recipient {
 	return &m.Recipients[len(m.Recipients)-1]
 }
 
+// classify asks the Classifier, remembering its answers for the exact
+// same input: a deferred recipient is retried with the same reply for
+// hours, and a classifier (normalising, matching rules) costs
+// microseconds per call.
 func (c *Correlator) classify(reason, daemon, status, dsn, relay, domain string) string {
 	if c.opts.Classify == nil {
 		return Unclassified
 	}
-	if cat := c.opts.Classify(reason, daemon, status, dsn, relay, domain); cat != "" {
-		return c.strs.get([]byte(cat))
+	k := append(c.kb[:0], status...)
+	for _, f := range [...]string{dsn, daemon, domain, relay, reason} {
+		k = append(k, 0)
+		k = append(k, f...)
 	}
-	return Unclassified
+	c.kb = k
+	if cat, ok := c.catCache[string(k)]; ok {
+		return cat
+	}
+	key := string(k)
+	cat := c.opts.Classify(reason, daemon, status, dsn, relay, domain)
+	if cat == "" {
+		cat = Unclassified
+	}
+	cat = c.strs.get([]byte(cat))
+	if len(c.catCache) >= 1<<14 {
+		clear(c.catCache)
+	}
+	c.catCache[key] = cat
+	return cat
 }
 
 func (c *Correlator) delivery(ev *parser.Event, host string, t time.Time) {
@@ -840,8 +886,7 @@ func (a *hourAcc) delayFor(host, inst string, st Status) *DelayStat {
 // link connects a message handed to a local relay with the queue that
 // accepted it ("queued as child").
 func (c *Correlator) link(parent *Message, host string, child []byte, t time.Time) {
-	k := c.hkey(host, child)
-	if ch := c.smtpIn[string(k)]; ch != nil {
+	if ch := c.smtpIn[string(child)]; ch != nil {
 		if ch.state != nil && !ch.state.emitted && ch.parent == nil && ch.Host == host &&
 			ch.First.After(t.Add(-c.opts.LinkWindow)) && !ch.First.After(t.Add(c.opts.LinkWindow)) {
 			if c.adopt(parent, ch) {
@@ -875,8 +920,8 @@ func (c *Correlator) adopt(parent, child *Message) bool {
 	parent.Hops = append(parent.Hops, child)
 	c.recount(child, 'i')
 	c.stats.Messages--
-	if m := c.smtpIn[string(c.hkey(child.Host, []byte(child.QueueID)))]; m == child {
-		delete(c.smtpIn, string(c.kb))
+	if c.smtpIn[child.QueueID] == child {
+		delete(c.smtpIn, child.QueueID)
 	}
 	if proot.state.open == 0 && !proot.state.inGrace && proot.state.finished {
 		// Both were finished: back to the grace queue as one.
@@ -1077,11 +1122,8 @@ func (c *Correlator) emit(root *Message) {
 		st.persisted = false
 	}
 	root.Walk(func(h *Message) {
-		if h.Origin == OriginSMTP {
-			k := c.hkey(h.Host, []byte(h.QueueID))
-			if c.smtpIn[string(k)] == h {
-				delete(c.smtpIn, string(k))
-			}
+		if c.smtpIn[h.QueueID] == h {
+			delete(c.smtpIn, h.QueueID)
 		}
 		if h.state != nil && !h.state.finished {
 			// Written out while still queued (MaxOpen): forget it.
@@ -1345,7 +1387,7 @@ func (c *Correlator) Restore(s *Snapshot) error {
 		root.state.persisted = true
 		root.state.finished = root.Fate.Final()
 		if root.Origin == OriginSMTP {
-			c.smtpIn[string(c.hkey(root.Host, []byte(root.QueueID)))] = root
+			c.smtpIn[root.QueueID] = root
 		}
 		if open == 0 {
 			// Finished while waiting for a hop that was written out:
