@@ -300,6 +300,14 @@ func normalise(dst []byte, s string, f *facts) []byte {
 			f.enhanced = enhancedAt(s[k:])
 		}
 	}
+	if f.enhanced == "" {
+		// qmail and its descendants put the code at the end: "(#5.1.1)".
+		if k := strings.Index(s, "(#"); k >= 0 {
+			if e := enhancedAt(s[k+2:]); e != "" && strings.HasPrefix(s[k+2+len(e):], ")") {
+				f.enhanced = e
+			}
+		}
+	}
 	i := 0
 	for i < len(s) {
 		c := s[i]
