@@ -171,20 +171,20 @@ func (f *Follower) watch(dir string) error {
 					return
 				}
 				if strings.HasPrefix(filepath.Base(ev.Name), base) {
-					signal(wake)
+					notify(wake)
 				}
 			case _, ok := <-w.Errors:
 				if !ok {
 					return
 				}
-				signal(wake) // an overflow lost events: look again
+				notify(wake) // an overflow lost events: look again
 			}
 		}
 	}()
 	return nil
 }
 
-func signal(c chan struct{}) {
+func notify(c chan struct{}) {
 	select {
 	case c <- struct{}{}:
 	default:
@@ -412,9 +412,7 @@ func (f *Follower) openCur() error {
 	p := &plain{f: file}
 	p.pos = Position{Name: f.name, File: f.path, Size: st.Size(), ModTime: st.ModTime()}
 	p.pos.Dev, p.pos.Ino = statID(st)
-	head := make([]byte, headLen)
-	n, _ := file.ReadAt(head, 0)
-	p.setHead(head[:n])
+	p.readHead()
 	first := !f.opened
 	f.opened = true
 	f.cur = p
@@ -563,7 +561,11 @@ func (q *restReader) read(dst []byte) (Chunk, bool, error) {
 		q.skipTo = 0
 		if err := q.o.f.Skip(n); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return Chunk{}, false, nil // shorter than what was read: nothing new
+				// Shorter than what was read (a copy logrotate made
+				// before the last lines were written): nothing new, and
+				// the position stays where reading stood.
+				q.o.pos.Offset, q.o.pos.Lines = n, q.lines
+				return Chunk{}, false, nil
 			}
 			return Chunk{}, false, err
 		}
@@ -589,9 +591,16 @@ func (f *Follower) check(now time.Time) bool {
 	if err != nil {
 		return false
 	}
+	prevSize := cur.pos.Size
 	cur.pos.Size, cur.pos.ModTime = fst.Size(), fst.ModTime()
+	if cur.head == nil && cur.pos.Offset == 0 {
+		// Note the first line as soon as it is there, read or not: it
+		// is how a truncation and its copy are recognised.
+		cur.readHead()
+	}
 	reading := cur.pos.Offset + int64(len(cur.long.head)) + cur.long.skip
-	truncated := fst.Size() < reading
+	// A file only shrinks when truncated, even if not below what was read.
+	truncated := fst.Size() < reading || fst.Size() < prevSize
 	if !truncated && cur.head != nil {
 		// Truncated and written again before this look: the first line
 		// is not the same any more.
@@ -603,13 +612,20 @@ func (f *Follower) check(now time.Time) bool {
 	f.note(cur.pos, NoteTruncated, fmt.Sprintf("%s was truncated in place (copytruncate) after pfdiag read %d bytes (line %d)", f.path, cur.pos.Offset, cur.pos.Lines), 0)
 	if cur.pos.Fingerprint != "" {
 		f.copy = &copyWait{pos: cur.pos, deadline: now.Add(f.opts.CopyWait)}
+	} else if prevSize > cur.pos.Offset {
+		f.note(cur.pos, NoteMissed, fmt.Sprintf("%s was truncated before its first line was complete: %d bytes not read", f.path, prevSize-cur.pos.Offset), prevSize-cur.pos.Offset)
 	}
 	cur.pos = Position{Name: f.name, File: f.path, Dev: cur.pos.Dev, Ino: cur.pos.Ino, Size: fst.Size(), ModTime: fst.ModTime()}
 	cur.head, cur.long = nil, longLine{}
-	head := make([]byte, headLen)
-	n, _ := cur.f.ReadAt(head, 0)
-	cur.setHead(head[:n])
+	cur.readHead()
 	return true
+}
+
+// readHead reads the first line from the file.
+func (p *plain) readHead() {
+	head := make([]byte, headLen)
+	n, _ := p.f.ReadAt(head, 0)
+	p.setHead(head[:n])
 }
 
 // sameHead reports whether the file still starts with the first line it

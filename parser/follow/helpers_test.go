@@ -19,16 +19,18 @@ import (
 // exactly where its previous chunk ended, so a line read twice or skipped
 // fails the test.
 type reader struct {
-	t     *testing.T
-	src   Source
-	dst   []byte
-	lines []string
-	fps   []string // fingerprint of each line's content
-	ends  []int64  // offset just past each line
-	nums  []int64  // line number of each line
-	notes []Note
-	last  map[string][2]int64 // fingerprint → end offset, lines
-	err   error
+	t      *testing.T
+	src    Source
+	dst    []byte
+	lines  []string
+	fps    []string // fingerprint of each line's content
+	ends   []int64  // offset just past each line
+	nums   []int64  // line number of each line
+	notes  []Note
+	noteAt []int // len(lines) when each note came
+	inos   []uint64
+	last   map[string][2]int64 // fingerprint → end offset, lines
+	err    error
 }
 
 func newReader(t *testing.T, src Source, bufSize int) *reader {
@@ -56,6 +58,7 @@ func (r *reader) add(c *Chunk) {
 	r.t.Helper()
 	if c.Note != nil {
 		r.notes = append(r.notes, *c.Note)
+		r.noteAt = append(r.noteAt, len(r.lines))
 		if c.Note.Kind == NoteDone || c.Note.Kind == NoteRotated {
 			if fp := c.Pos.Fingerprint; fp != "" {
 				if l, ok := r.last[fp]; ok && (l[0] != c.Pos.Offset || l[1] != c.Pos.Lines) {
@@ -88,6 +91,7 @@ func (r *reader) add(c *Chunk) {
 		num++
 		r.lines = append(r.lines, string(line))
 		r.fps = append(r.fps, fp)
+		r.inos = append(r.inos, c.Pos.Ino)
 		r.ends = append(r.ends, off)
 		r.nums = append(r.nums, num)
 	}
