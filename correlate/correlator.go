@@ -41,6 +41,11 @@ type Options struct {
 	// LinkWindow bounds the time between a message queued through a
 	// local relay and the re-injected copy's first line. 0 means 10m.
 	LinkWindow time.Duration
+	// OnAttempt, when set, is called for every delivery attempt as it is
+	// recorded (to= lines, and expiries), with its category: live tail
+	// counts and reports from it. m, r and a belong to the correlator and
+	// are valid only during the call.
+	OnAttempt func(m *Message, r *Recipient, a *Attempt)
 }
 
 func (o *Options) defaults() {
@@ -780,6 +785,9 @@ func (c *Correlator) delivery(ev *parser.Event, host string, t time.Time) {
 	}
 	r.Category = at.Category
 	c.account(m, r.Address, &at, domain, t)
+	if c.opts.OnAttempt != nil {
+		c.opts.OnAttempt(m, r, &r.Attempts[len(r.Attempts)-1])
+	}
 	if child != nil {
 		c.link(m, host, child, t)
 	}
@@ -960,6 +968,9 @@ func (c *Correlator) expired(ev *parser.Event, host string, t time.Time) {
 		r.Attempts = append(r.Attempts, at)
 		r.Status, r.Category = StatusExpired, QueueExpired
 		c.account(m, r.Address, &at, c.strs.lower([]byte(Domain(r.Address)), &c.scratch), t)
+		if c.opts.OnAttempt != nil {
+			c.opts.OnAttempt(m, r, &r.Attempts[len(r.Attempts)-1])
+		}
 	}
 }
 

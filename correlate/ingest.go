@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pfdiag/pfdiag/parser"
@@ -156,17 +158,46 @@ func (in *Ingester) Read(ctx context.Context, f *input.File) (FileResult, error)
 
 // checkpoint commits the correlator's state with the source position.
 func (in *Ingester) checkpoint(ctx context.Context, src *Source) error {
+	if src != nil && src.Fingerprint != "" {
+		src.Updated = in.opts.Now()
+		return in.Commit(ctx, *src)
+	}
+	return in.Commit(ctx)
+}
+
+// Process feeds one event, for a caller that reads logs itself (pfdiag
+// tail follows a file across rotation): events in log order, then
+// Commit with the positions they were read up to.
+func (in *Ingester) Process(ev *parser.Event) { in.c.Process(ev) }
+
+// Commit writes a checkpoint: the messages finished so far, the state of
+// the others and the hour aggregates, atomically with the read positions
+// given (each replaces the stored Source with the same Fingerprint).
+func (in *Ingester) Commit(ctx context.Context, srcs ...Source) error {
 	cp := in.c.Checkpoint()
 	if err := in.idx.Append(ctx, in.c.TakeDone()); err != nil {
 		return err
 	}
-	if src != nil && src.Fingerprint != "" {
-		src.Updated = in.opts.Now()
-		cp.Sources = []Source{*src}
-		in.sources[src.Fingerprint] = *src
+	for _, s := range srcs {
+		if s.Fingerprint == "" {
+			continue
+		}
+		cp.Sources = append(cp.Sources, s)
+		in.sources[s.Fingerprint] = s
 	}
 	if err := in.idx.Commit(ctx, cp); err != nil {
 		return fmt.Errorf("commit checkpoint: %w", err)
 	}
 	return nil
+}
+
+// Sources returns the read positions the index had when the Ingester was
+// made, updated by its commits.
+func (in *Ingester) Sources() []Source {
+	out := make([]Source, 0, len(in.sources))
+	for _, s := range in.sources {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Source) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
+	return out
 }

@@ -274,3 +274,49 @@ func TestResumeAfterCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestFeedAndCommit drives an Ingester the way pfdiag tail does: events
+// from its own reader, commits with its own positions, and a callback
+// per attempt.
+func TestFeedAndCommit(t *testing.T) {
+	idx := memindex.New()
+	ctx := context.Background()
+	var seen []string
+	opts := ingestOpts(0)
+	opts.Correlator.OnAttempt = func(m *correlate.Message, r *correlate.Recipient, a *correlate.Attempt) {
+		seen = append(seen, m.QueueID+" "+r.Address+" "+a.Status.String()+" "+a.Category)
+	}
+	in, err := correlate.NewIngester(ctx, idx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(contentFilter("child first"), "\n") + "\n"
+	r := parser.NewReader(strings.NewReader(text), parser.Options{Year: 2026, Loc: time.UTC})
+	var last *parser.Event
+	for r.Scan() {
+		in.Process(r.Event())
+		last = r.Event()
+	}
+	src := correlate.Source{Fingerprint: "fp-live", Name: "mail.log", Offset: last.End, Lines: last.Line}
+	if err := in.Commit(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"1E708258AAE r@example.com sent ",
+		"3F2A1258B01 r@example.com deferred fake_deferred",
+		"3F2A1258B01 r@example.com bounced fake_bounced",
+	}
+	if !slices.Equal(seen, want) {
+		t.Errorf("attempts seen %q, want %q", seen, want)
+	}
+	if got := one(t, idx, "1E708258AAE"); statuses(got) != "r@example.com=bounced" {
+		t.Errorf("after Commit: %s", statuses(got))
+	}
+	again, err := correlate.NewIngester(ctx, idx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srcs := again.Sources(); len(srcs) != 1 || srcs[0].Offset != int64(len(text)) || srcs[0].Lines != int64(len(contentFilter("child first"))) {
+		t.Errorf("positions after Commit: %+v", srcs)
+	}
+}
