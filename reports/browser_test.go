@@ -157,4 +157,3 @@ func TestBrowser(t *testing.T) {
 		})
 	}
 }
-

@@ -70,7 +70,7 @@ type Builder struct {
 	warnCount   int64
 	rejects     map[rejectKey]*rejectAcc
 	warnings    map[correlate.WarningKey]*warnAcc
-	warnOrder   int
+	sampleSlots map[sampleSlot]int // unparsed samples taken per hour, host and kind
 
 	// From messages.
 	del           Deliveries
@@ -96,6 +96,14 @@ type Builder struct {
 	tune          *tuning.Collector
 
 	msgCats []string // categories of the message being added
+
+	// The hour of the last attempt (attempts come roughly in time order).
+	lastSlot  int64
+	slotOK    bool
+	slotCache hourSlot
+
+	addrSlab []addrAcc // addrAcc are allocated from here, a block at a time
+	outBuf   []correlate.Outcome
 }
 
 type catAcc struct {
@@ -140,6 +148,12 @@ type detailAcc struct {
 	sample string
 }
 
+type sampleSlot struct {
+	hour int64
+	host string
+	kind parser.Kind
+}
+
 type rejectKey struct {
 	daemon, action, stage string
 	code                  int
@@ -158,8 +172,65 @@ type rejectAcc struct {
 type warnAcc struct {
 	n           int64
 	first, last time.Time
-	samples     []string
-	order       int
+	// byHour holds each hour's samples as the index would merge them
+	// (at most correlate.WarningSamples, in the order they came): the
+	// report takes the first distinct ones of the earliest hours, whatever
+	// order the hours are added in.
+	byHour map[int64][]string
+}
+
+// add merges one hour's samples and forgets hours too late to matter.
+func (a *warnAcc) add(hour int64, samples []string) {
+	if a.byHour == nil {
+		a.byHour = map[int64][]string{}
+	}
+	cur := a.byHour[hour]
+	for _, s := range samples {
+		if len(cur) >= correlate.WarningSamples {
+			break
+		}
+		cur = append(cur, s)
+	}
+	a.byHour[hour] = cur
+	if len(a.byHour) > 2 {
+		hours := make([]int64, 0, len(a.byHour))
+		for h := range a.byHour {
+			hours = append(hours, h)
+		}
+		slices.Sort(hours)
+		var seen []string
+		for i, h := range hours {
+			if len(seen) >= correlate.WarningSamples {
+				for _, late := range hours[i:] {
+					delete(a.byHour, late)
+				}
+				break
+			}
+			for _, s := range a.byHour[h] {
+				if !slices.Contains(seen, s) {
+					seen = append(seen, s)
+				}
+			}
+		}
+	}
+}
+
+// samples returns the first distinct samples of the earliest hours.
+func (a *warnAcc) samples() []string {
+	hours := make([]int64, 0, len(a.byHour))
+	for h := range a.byHour {
+		hours = append(hours, h)
+	}
+	slices.Sort(hours)
+	var out []string
+	for _, h := range hours {
+		for _, s := range a.byHour[h] {
+			if len(out) < correlate.WarningSamples && !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 // NewBuilder returns an empty Builder.
@@ -171,6 +242,7 @@ func NewBuilder(opts Options) *Builder {
 		linesByKind: map[string]int64{},
 		rejects:     map[rejectKey]*rejectAcc{},
 		warnings:    map[correlate.WarningKey]*warnAcc{},
+		sampleSlots: map[sampleSlot]int{},
 		fates:       map[string]int64{},
 		cats:        map[string]*catAcc{},
 		doms:        map[string]*destAcc{},
@@ -227,8 +299,9 @@ func (b *Builder) seen(t time.Time) {
 	}
 }
 
-// AddHour adds one hour of aggregates. Hours must come in time order
-// (as Index.Hours gives them) for the warning samples to be the earliest.
+// AddHour adds one hour of aggregates, or a part of one (an ingest
+// checkpoint's delta): hours and parts may come in any order, and the
+// parts of an hour give what their merge (correlate.Hour.Merge) gives.
 func (b *Builder) AddHour(h *correlate.Hour) {
 	f := &b.opts.Filter
 	end := h.Start.Add(time.Hour)
@@ -255,10 +328,14 @@ func (b *Builder) AddHour(h *correlate.Hour) {
 			b.hourLast = end
 		}
 	}
+	hourIdx := h.Start.Unix() / 3600
 	for _, s := range h.Samples {
-		if hostOK(s.Host) {
-			b.samples = append(b.samples, LineSample{Host: s.Host, Kind: s.Kind.String(), Time: s.Time, Line: s.Line, Text: s.Text})
+		slot := sampleSlot{hourIdx, s.Host, s.Kind}
+		if !hostOK(s.Host) || b.sampleSlots[slot] >= correlate.SamplesPerKind {
+			continue
 		}
+		b.sampleSlots[slot]++
+		b.samples = append(b.samples, LineSample{Host: s.Host, Kind: s.Kind.String(), Time: s.Time, Line: s.Line, Text: s.Text})
 	}
 	if len(b.samples) > 64*numLines {
 		b.trimSamples()
@@ -313,8 +390,7 @@ func (b *Builder) AddHour(h *correlate.Hour) {
 		b.warnCount += w.Count
 		a := b.warnings[k]
 		if a == nil {
-			b.warnOrder++
-			a = &warnAcc{first: w.First, order: b.warnOrder}
+			a = &warnAcc{first: w.First}
 			b.warnings[k] = a
 		}
 		a.n += w.Count
@@ -324,11 +400,7 @@ func (b *Builder) AddHour(h *correlate.Hour) {
 		if w.Last.After(a.last) {
 			a.last = w.Last
 		}
-		for _, s := range w.Samples {
-			if len(a.samples) < 3 && !slices.Contains(a.samples, s) {
-				a.samples = append(a.samples, s)
-			}
-		}
+		a.add(hourIdx, w.Samples)
 	}
 }
 
@@ -398,6 +470,35 @@ func (b *Builder) hour(t time.Time) *HourRow {
 		b.hours[k] = r
 	}
 	return r
+}
+
+// hourSlot caches, per UTC hour, its timeline row and the local day and
+// hour of day it falls in (when the zone's offset is whole hours, every
+// instant of the hour is in the same local day and hour).
+type hourSlot struct {
+	row *HourRow
+	day *DayRow
+	hod int
+}
+
+// slot returns the timeline row, the day row and the hour-of-day row of t.
+func (b *Builder) slot(t time.Time) (*HourRow, *DayRow, *DayRow) {
+	k := t.Unix() / 3600
+	if t.Unix() < 0 {
+		k = (t.Unix() - 3599) / 3600
+	}
+	if k == b.lastSlot && b.slotOK {
+		sl := &b.slotCache
+		return sl.row, sl.day, &b.hod[sl.hod]
+	}
+	lt := t.In(b.loc)
+	if _, off := lt.Zone(); off%3600 != 0 {
+		b.slotOK = false
+		return b.hour(t), b.day(t), &b.hod[lt.Hour()]
+	}
+	b.slotCache = hourSlot{row: b.hour(t), day: b.day(t), hod: lt.Hour()}
+	b.lastSlot, b.slotOK = k, true
+	return b.slotCache.row, b.slotCache.day, &b.hod[b.slotCache.hod]
 }
 
 func (b *Builder) day(t time.Time) *DayRow {
@@ -517,7 +618,11 @@ func addr(b *Builder, m map[string]*addrAcc, key string, limit int) *addrAcc {
 			prune(m, func(a *addrAcc) int64 { return a.count })
 			b.approximate = true
 		}
-		a = &addrAcc{}
+		if len(b.addrSlab) == 0 {
+			b.addrSlab = make([]addrAcc, 1024)
+		}
+		a = &b.addrSlab[0]
+		b.addrSlab = b.addrSlab[1:]
 		m[key] = a
 	}
 	return a
@@ -602,9 +707,7 @@ func (b *Builder) attempt(m, h *correlate.Message, r *correlate.Recipient, a *co
 		return // address verification probes and other states are not deliveries
 	}
 	b.seen(a.Time)
-	hr := b.hour(a.Time)
-	day := b.day(a.Time)
-	hod := &b.hod[a.Time.In(b.loc).Hour()]
+	hr, day, hod := b.slot(a.Time)
 	switch a.Status {
 	case correlate.StatusSent:
 		b.del.Sent++
@@ -791,7 +894,20 @@ func addSample(ss []Sample, s Sample) []Sample {
 func (b *Builder) outcomes(m *correlate.Message) {
 	f := &b.opts.Filter
 	var done []string
-	for _, o := range m.Outcomes() {
+	var outcomes []correlate.Outcome
+	if len(m.Hops) > 0 {
+		outcomes = m.Outcomes()
+	} else {
+		// Without re-injection a recipient's outcome is its own state:
+		// no need for Outcomes' copies.
+		outcomes = b.outBuf[:0]
+		for i := range m.Recipients {
+			r := &m.Recipients[i]
+			outcomes = append(outcomes, correlate.Outcome{Address: r.Address, Status: r.Status, Category: r.Category, Attempts: r.Attempts})
+		}
+		b.outBuf = outcomes
+	}
+	for _, o := range outcomes {
 		if b.domain != "" && correlate.Domain(o.Address) != b.domain {
 			continue
 		}

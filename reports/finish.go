@@ -229,43 +229,38 @@ func topCat(m map[string]int64) string {
 	return t[0].Name
 }
 
-func sortByAttempts[T any](rows []T, attempts func(*T) int64, name func(*T) string) {
-	slices.SortFunc(rows, func(x, y T) int {
-		if a, b := attempts(&x), attempts(&y); a != b {
-			return cmp.Compare(b, a)
-		}
-		return cmp.Compare(name(&x), name(&y))
-	})
-}
-
 func (b *Builder) domainRows() []DomainRow {
-	out := make([]DomainRow, 0, len(b.doms))
+	top := newTop(b.top, func(x, y *DomainRow) int {
+		if x.Attempts != y.Attempts {
+			return cmp.Compare(y.Attempts, x.Attempts)
+		}
+		return cmp.Compare(x.Domain, y.Domain)
+	})
 	for k, d := range b.doms {
-		out = append(out, DomainRow{Domain: k, Attempts: d.attempts, Sent: d.sent, Deferred: d.deferred, Bounced: d.bounced,
-			Expired: d.expired, Top: topCat(d.cats)})
+		top.add(DomainRow{Domain: k, Attempts: d.attempts, Sent: d.sent, Deferred: d.deferred, Bounced: d.bounced, Expired: d.expired})
 	}
-	sortByAttempts(out, func(r *DomainRow) int64 { return r.Attempts }, func(r *DomainRow) string { return r.Domain })
-	if len(out) > b.top {
-		out = out[:b.top]
-	}
+	out := top.sorted()
 	for i := range out {
-		out[i].MedianDelay = b.doms[out[i].Domain].delays.median()
+		d := b.doms[out[i].Domain]
+		out[i].MedianDelay, out[i].Top = d.delays.median(), topCat(d.cats)
 	}
 	return out
 }
 
 func (b *Builder) relayRows() []RelayRow {
-	out := make([]RelayRow, 0, len(b.relays))
+	top := newTop(b.top, func(x, y *RelayRow) int {
+		if x.Attempts != y.Attempts {
+			return cmp.Compare(y.Attempts, x.Attempts)
+		}
+		return cmp.Compare(x.Relay, y.Relay)
+	})
 	for k, d := range b.relays {
-		out = append(out, RelayRow{Relay: k, Attempts: d.attempts, Sent: d.sent, Deferred: d.deferred, Bounced: d.bounced,
-			Expired: d.expired, Top: topCat(d.cats)})
+		top.add(RelayRow{Relay: k, Attempts: d.attempts, Sent: d.sent, Deferred: d.deferred, Bounced: d.bounced, Expired: d.expired})
 	}
-	sortByAttempts(out, func(r *RelayRow) int64 { return r.Attempts }, func(r *RelayRow) string { return r.Relay })
-	if len(out) > b.top {
-		out = out[:b.top]
-	}
+	out := top.sorted()
 	for i := range out {
-		out[i].MedianDelay = b.relays[out[i].Relay].delays.median()
+		d := b.relays[out[i].Relay]
+		out[i].MedianDelay, out[i].Top = d.delays.median(), topCat(d.cats)
 	}
 	return out
 }
@@ -438,9 +433,10 @@ func (b *Builder) findings() ([]FindingRow, []WarningRow) {
 	detail := map[wk]*WarningRow{}
 	for _, k := range keys {
 		a := b.warnings[k]
+		samples := a.samples()
 		text := k.Text
-		if len(a.samples) > 0 {
-			text = a.samples[0]
+		if len(samples) > 0 {
+			text = samples[0]
 		}
 		d := b.opts.Rules.Finding(k.Severity, k.Daemon, text)
 		g := groups[d.Category]
@@ -460,7 +456,7 @@ func (b *Builder) findings() ([]FindingRow, []WarningRow) {
 		if !slices.Contains(row.Daemons, k.Daemon) {
 			row.Daemons = append(row.Daemons, k.Daemon)
 		}
-		for _, s := range a.samples {
+		for _, s := range samples {
 			if len(row.Samples) < 3 && !slices.Contains(row.Samples, s) {
 				row.Samples = append(row.Samples, s)
 			}
@@ -512,26 +508,20 @@ func (b *Builder) findings() ([]FindingRow, []WarningRow) {
 }
 
 func addrRows(m map[string]*addrAcc, n int, bySize bool) []AddrCount {
-	out := make([]AddrCount, 0, len(m))
-	for k, a := range m {
-		out = append(out, AddrCount{Address: k, Count: a.count, Bytes: a.bytes})
-	}
-	key := func(a *AddrCount) int64 {
+	top := newTop(n, func(x, y *AddrCount) int {
+		kx, ky := x.Count, y.Count
 		if bySize {
-			return a.Bytes
+			kx, ky = x.Bytes, y.Bytes
 		}
-		return a.Count
-	}
-	slices.SortFunc(out, func(x, y AddrCount) int {
-		if kx, ky := key(&x), key(&y); kx != ky {
+		if kx != ky {
 			return cmp.Compare(ky, kx)
 		}
 		return cmp.Compare(x.Address, y.Address)
 	})
-	if len(out) > n {
-		out = out[:n]
+	for k, a := range m {
+		top.add(AddrCount{Address: k, Count: a.count, Bytes: a.bytes})
 	}
-	return out
+	return top.sorted()
 }
 
 func (b *Builder) traffic(r *Report) {

@@ -16,24 +16,34 @@ const (
 	histSize    = 1 + histDecades*90
 )
 
+// decades are the lower bounds of the histogram's decades, 0.01 s to
+// 10^7 s, and units the size of a two-digit step in each: a table
+// instead of Log10 and Pow on every delay.
+func decades() [histDecades + 1]float64 {
+	return [histDecades + 1]float64{0.01, 0.1, 1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8}
+}
+
 // histKey returns the bucket of v (seconds).
 func histKey(v float64) int {
 	if !(v >= 0.01) { // also NaN
 		return 0
 	}
-	e := int(math.Floor(math.Log10(v)))
-	m := int(math.Round(v / math.Pow(10, float64(e-1)))) // 10..100
-	if m >= 100 {
-		m = 10
-		e++
+	dec := decades()
+	d := 0
+	for d < histDecades && v >= dec[d+1] {
+		d++
 	}
-	if m < 10 {
-		m = 10
-	}
-	d := e - histMinExp
 	if d >= histDecades {
 		return histSize - 1
 	}
+	m := int(math.Round(v / dec[d] * 10)) // 10..100
+	if m >= 100 {
+		if d+1 >= histDecades {
+			return histSize - 1
+		}
+		d, m = d+1, 10
+	}
+	m = max(m, 10)
 	return 1 + d*90 + (m - 10)
 }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,15 +61,18 @@ func cmdAnalyze(ctx context.Context, e *env, args []string) error {
 		idx.Close()
 		return err
 	}
-	t := &teeIndex{Index: idx, open: map[refKey]*correlate.Message{}, hours: map[int64]*correlate.Hour{}}
-	t.prog.resume(srcs)
+	var b *reports.Builder
 	if fresh {
-		t.b = reports.NewBuilder(opts)
+		b = reports.NewBuilder(opts)
 	}
+	t := newTee(idx, b)
+	defer t.stop()
+	t.prog.resume(srcs)
 	var bar *progressBar
 	if !rf.quiet && isTerminal(e.stderr) {
 		bar = startProgress(e.stderr, inputs, &t.prog)
 	}
+	restoreGC := tuneGC() // as pfdiag ingest: fewer collections, bounded heap
 	_, runErr := ingest(ctx, e, t, eng, inputs, *year)
 	bar.stop()
 	if ctx.Err() != nil {
@@ -83,6 +85,7 @@ func cmdAnalyze(ctx context.Context, e *env, args []string) error {
 	} else {
 		r, err = reports.FromIndex(ctx, idx, opts)
 	}
+	restoreGC()
 	if cerr := idx.Close(); err == nil {
 		err = cerr
 	}
@@ -128,26 +131,61 @@ func keyOf(r correlate.Ref) refKey {
 }
 
 // teeIndex passes everything to the index and, when the report is built
-// during the ingest (b != nil), hands the records to it as they are
-// committed: finished messages at Append, the open ones and the hour
-// aggregates as of the last checkpoint. It also publishes the read
-// position for the progress bar.
+// during the ingest (a fresh index), hands the records to the report
+// builder as they are committed: finished messages at Append, hour
+// aggregates (checkpoint deltas) at Commit, the messages still open at
+// the end. The builder runs in its own goroutine, beside the parser and
+// the correlator: records are immutable once handed to the index. It
+// also publishes the read position for the progress bar.
 type teeIndex struct {
 	correlate.Index
-	b     *reports.Builder
-	open  map[refKey]*correlate.Message
-	hours map[int64]*correlate.Hour
-	prog  progressState
+	b    *reports.Builder
+	feed chan teeItem // nil without a builder
+	done chan struct{}
+	open map[refKey]*correlate.Message
+	prog progressState
+}
+
+type teeItem struct {
+	msgs  []*correlate.Message
+	hours []*correlate.Hour
+}
+
+func newTee(idx correlate.Index, b *reports.Builder) *teeIndex {
+	t := &teeIndex{Index: idx, b: b, open: map[refKey]*correlate.Message{}}
+	if b == nil {
+		return t
+	}
+	t.feed, t.done = make(chan teeItem, 8), make(chan struct{})
+	go func() {
+		defer close(t.done)
+		for it := range t.feed {
+			for _, m := range it.msgs {
+				b.AddMessage(m)
+			}
+			for _, h := range it.hours {
+				b.AddHour(h)
+			}
+		}
+	}()
+	return t
+}
+
+// stop ends the builder goroutine (idempotent).
+func (t *teeIndex) stop() {
+	if t.feed != nil {
+		close(t.feed)
+		<-t.done
+		t.feed = nil
+	}
 }
 
 func (t *teeIndex) Append(ctx context.Context, msgs []*correlate.Message) error {
 	if err := t.Index.Append(ctx, msgs); err != nil {
 		return err
 	}
-	if t.b != nil {
-		for _, m := range msgs {
-			t.b.AddMessage(m)
-		}
+	if t.feed != nil && len(msgs) > 0 {
+		t.feed <- teeItem{msgs: msgs}
 	}
 	return nil
 }
@@ -159,7 +197,7 @@ func (t *teeIndex) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 	for _, s := range cp.Sources {
 		t.prog.committed(s)
 	}
-	if t.b == nil {
+	if t.feed == nil {
 		return nil
 	}
 	for _, r := range cp.Closed {
@@ -168,29 +206,16 @@ func (t *teeIndex) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 	for _, m := range cp.Open {
 		t.open[keyOf(m.Ref)] = m
 	}
-	for _, h := range cp.Hours {
-		k := h.Start.Unix()
-		acc := t.hours[k]
-		if acc == nil {
-			acc = correlate.NewHour(h.Start)
-			t.hours[k] = acc
-		}
-		acc.Merge(h)
+	if len(cp.Hours) > 0 {
+		t.feed <- teeItem{hours: cp.Hours}
 	}
 	return nil
 }
 
-// report finishes the tee'd report: hours in time order, then the
-// messages still open at the last checkpoint.
+// report finishes the tee'd report with the messages still open at the
+// last checkpoint (the ingest is over: they no longer change).
 func (t *teeIndex) report() *reports.Report {
-	ks := make([]int64, 0, len(t.hours))
-	for k := range t.hours {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	for _, k := range ks {
-		t.b.AddHour(t.hours[k])
-	}
+	t.stop()
 	for _, m := range t.open {
 		t.b.AddMessage(m)
 	}

@@ -1,0 +1,95 @@
+package reports
+
+import (
+	"math"
+	"testing"
+)
+
+func TestHistKey(t *testing.T) {
+	tests := []struct {
+		v    float64
+		want float64 // the value the bucket stands for
+	}{
+		{0, 0}, {-1, 0}, {math.NaN(), 0}, {0.004, 0},
+		{0.01, 0.01}, {0.012, 0.012}, {0.05, 0.05}, {0.099, 0.099}, {0.0999, 0.1},
+		{0.1, 0.1}, {0.42, 0.42}, {1, 1}, {1.2, 1.2}, {9.96, 10}, {12, 12}, {123, 120},
+		{300, 300}, {86400, 86000}, {432000, 430000}, {9.99e7, 9.9e7},
+	}
+	for _, tc := range tests {
+		if got := round2(histValue(histKey(tc.v))); got != tc.want {
+			t.Errorf("histValue(histKey(%v)) = %v, want %v", tc.v, got, tc.want)
+		}
+	}
+	if k := histKey(1e9); k != histSize-1 {
+		t.Errorf("histKey(1e9) = %d, want the last bucket", k)
+	}
+	// Buckets are ordered like the values.
+	prev := -1
+	for v := 0.01; v < 1e7; v *= 1.07 {
+		k := histKey(v)
+		if k < prev {
+			t.Fatalf("histKey(%v) = %d < %d", v, k, prev)
+		}
+		prev = k
+	}
+}
+
+func TestQuantiles(t *testing.T) {
+	var h hist
+	for i := 1; i <= 100; i++ {
+		h.add(float64(i))
+	}
+	for _, c := range []struct{ q, want float64 }{{0.5, 50}, {0.95, 95}, {0.99, 99}, {1, 100}} {
+		if got := h.quantile(c.q); got != c.want {
+			t.Errorf("quantile(%v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	var empty hist
+	if !math.IsNaN(empty.quantile(0.5)) {
+		t.Error("empty histogram: want NaN")
+	}
+	s := sparseHist{}
+	for _, v := range []float64{0.5, 3, 3, 40, 7200} {
+		s.add(v)
+	}
+	if m := s.median(); m != 3 {
+		t.Errorf("median = %v, want 3", m)
+	}
+	if m := (sparseHist{}).median(); m != -1 {
+		t.Errorf("empty median = %v", m)
+	}
+}
+
+func TestTopOf(t *testing.T) {
+	cmp := func(a, b *int) int { return *b - *a } // larger first
+	for _, n := range []int{0, 1, 3, 10, 200} {
+		top := newTop(n, cmp)
+		var all []int
+		for i := range 100 {
+			v := (i * 37) % 101
+			top.add(v)
+			all = append(all, v)
+		}
+		got := top.sorted()
+		slicesSortDesc(all)
+		want := all[:min(n, len(all))]
+		if len(got) != len(want) {
+			t.Fatalf("n=%d: %v, want %v", n, got, want)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("n=%d: %v, want %v", n, got, want)
+			}
+		}
+	}
+}
+
+func slicesSortDesc(s []int) {
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] > s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+}
