@@ -112,6 +112,56 @@ func BenchmarkClassify(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "classifications/s")
 }
 
+// BenchmarkClassifyNormHit is the path of a text seen for the first time
+// whose normalised form is known (a reply carrying its own message ID):
+// the exact cache is off, every call normalises and hits the normalised
+// cache.
+func BenchmarkClassifyNormHit(b *testing.B) {
+	ins := benchInputs(b)
+	e := mustDefault(b)
+	e.noExact = true
+	for _, in := range ins {
+		e.Classify(in)
+	}
+	b.SetBytes(reasonBytes(ins) / int64(len(ins)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	i := 0
+	for b.Loop() {
+		e.Classify(ins[i])
+		if i++; i == len(ins) {
+			i = 0
+		}
+	}
+	reportCPU(b, cpu)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "classifications/s")
+}
+
+// BenchmarkClassifyLogPass is one pass over the log's failures, in log
+// order, with a new engine each time: every miss (the matcher run once per
+// distinct text) included, loading the rules not. One op is one pass.
+func BenchmarkClassifyLogPass(b *testing.B) {
+	ins := benchInputs(b)
+	b.SetBytes(reasonBytes(ins))
+	b.ReportAllocs()
+	b.ResetTimer()
+	var cpu time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		e := mustDefault(b)
+		b.StartTimer()
+		c := cpuTime()
+		for _, in := range ins {
+			e.Classify(in)
+		}
+		cpu += cpuTime() - c
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(b.N)*float64(len(ins))/b.Elapsed().Seconds(), "classifications/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(len(ins)), "cpu-ns/classification")
+}
+
 // BenchmarkClassifyParallel is the same on every core (the engine is shared).
 func BenchmarkClassifyParallel(b *testing.B) {
 	ins := benchInputs(b)

@@ -105,7 +105,7 @@ func (t *table[V]) len() int {
 // costs no allocation beyond the normalised cache.
 type seenFilter struct {
 	seed  maphash.Seed
-	slots [1 << 14]atomic.Uint64
+	slots [1 << 16]atomic.Uint64
 }
 
 // again reports whether key was seen before, and records it.

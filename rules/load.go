@@ -502,7 +502,6 @@ func (l *loader) engine() (*Engine, error) {
 		}
 		index[p] = len(e.phrases)
 		e.phrases = append(e.phrases, p)
-		e.bigrams = append(e.bigrams, phraseBigrams(p))
 		return len(e.phrases) - 1
 	}
 	relays, domains := map[string]bool{}, map[string]bool{}
@@ -566,6 +565,7 @@ func (l *loader) engine() (*Engine, error) {
 		sort.SliceStable(s, func(i, j int) bool { return len(s[i]) > len(s[j]) })
 	}
 	e.order = l.catOrder
+	e.auto = automatonFor(e.phrases)
 	return e, nil
 }
 

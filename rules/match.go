@@ -28,87 +28,15 @@ type matchState struct {
 	f       *facts
 	d       *Diagnosis
 	finding bool
-	memo    []int8 // 0 unknown, 1 present, 2 absent
-	bigrams *bigramSet
-}
-
-// bigramSet records which byte pairs occur in a text (65,536 bits).
-type bigramSet [1 << 10]uint64
-
-func (b *bigramSet) add(t string) {
-	for i := 0; i+1 < len(t); i++ {
-		v := uint16(t[i])<<8 | uint16(t[i+1])
-		b[v>>6] |= 1 << (v & 63)
-	}
-}
-
-func (b *bigramSet) has(v uint16) bool { return b[v>>6]&(1<<(v&63)) != 0 }
-
-// phraseBigrams returns byte pairs every text containing the phrase must
-// contain: the first, the last and the two rarest (by English letter
-// frequency; digits and punctuation count as rare). Zero pairs mean "no
-// filter" (a phrase shorter than two bytes).
-func phraseBigrams(p string) [4]uint16 {
-	var out [4]uint16
-	if len(p) < 2 {
-		return out
-	}
-	pair := func(i int) uint16 { return uint16(p[i])<<8 | uint16(p[i+1]) }
-	out[0], out[1] = pair(0), pair(len(p)-2)
-	best, second := -1, -1
-	for i := 0; i+1 < len(p); i++ {
-		switch {
-		case best < 0 || rarity(p, i) > rarity(p, best):
-			best, second = i, best
-		case second < 0 || rarity(p, i) > rarity(p, second):
-			second = i
-		}
-	}
-	out[2], out[3] = pair(best), pair(best)
-	if second >= 0 {
-		out[3] = pair(second)
-	}
-	return out
-}
-
-// rarity scores the byte pair at p[i]: higher is rarer in mail texts.
-func rarity(p string, i int) int { return byteRarity(p[i]) + byteRarity(p[i+1]) }
-
-func byteRarity(c byte) int {
-	const common = "etaoinshrdlcumwfgypbvkjxqz" // most frequent first
-	if i := strings.IndexByte(common, c); i >= 0 {
-		return i
-	}
-	if c == ' ' {
-		return 0
-	}
-	return 20 // digits and punctuation
+	present []uint64 // bit p: phrase p occurs in text (nil until the first phrase test)
 }
 
 func (m *matchState) has(p int) bool {
-	if m.memo == nil {
-		m.memo = make([]int8, len(m.e.phrases))
-		m.bigrams = new(bigramSet)
-		m.bigrams.add(m.text)
+	if m.present == nil {
+		m.present = make([]uint64, m.e.auto.words)
+		m.e.auto.scan(m.text, m.present)
 	}
-	switch m.memo[p] {
-	case 1:
-		return true
-	case 2:
-		return false
-	}
-	// Most phrases are absent from any given text: a few bit tests on the
-	// text's byte pairs rule them out before a substring search.
-	ok := false
-	if bg := &m.e.bigrams[p]; bg[0] == 0 || (m.bigrams.has(bg[2]) && m.bigrams.has(bg[3]) && m.bigrams.has(bg[0]) && m.bigrams.has(bg[1])) {
-		ok = strings.Contains(m.text, m.e.phrases[p])
-	}
-	if ok {
-		m.memo[p] = 1
-	} else {
-		m.memo[p] = 2
-	}
-	return ok
+	return m.present[p>>6]&(1<<(p&63)) != 0
 }
 
 func (m *matchState) matches(r *compiled) bool {

@@ -184,6 +184,25 @@ func appendLower(b []byte, s string) []byte {
 	return b
 }
 
+// plainByte marks the bytes normalise copies as they are (lower-cased):
+// everything but digits, white space, control bytes and the characters
+// that start a masked item (< [ @ =).
+var plainByte, lowerByte = func() (p [256]bool, l [256]byte) {
+	for c := 0; c < 256; c++ {
+		l[c] = byte(c)
+		if 'A' <= c && c <= 'Z' {
+			l[c] = byte(c + 'a' - 'A')
+		}
+		switch {
+		case c < 0x20 || c == 0x7f, '0' <= c && c <= '9':
+		case c == '\t', c == '\n', c == '\r', c == '<', c == '[', c == '@', c == '=':
+		default:
+			p[c] = true
+		}
+	}
+	return
+}()
+
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 func isAlpha(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
 func isAlnum(c byte) bool { return isDigit(c) || isAlpha(c) }
@@ -311,22 +330,34 @@ func normalise(dst []byte, s string, f *facts) []byte {
 	i := 0
 	for i < len(s) {
 		c := s[i]
-		if 'a' <= c|0x20 && c|0x20 <= 'z' {
-			// Fast path: a word of letters only (most of any text).
+		if plainByte[c] && (c != ' ' || (len(dst) > start && dst[len(dst)-1] != ' ')) {
+			// Fast path: a run of letters, punctuation and single spaces
+			// is copied and lower-cased in one go (most of any text).
 			j := i + 1
-			for j < len(s) && 'a' <= s[j]|0x20 && s[j]|0x20 <= 'z' {
+			for j < len(s) && plainByte[s[j]] {
+				if s[j] == ' ' && s[j-1] == ' ' {
+					break // white space to collapse
+				}
 				j++
 			}
-			if j == len(s) || !isDigit(s[j]) {
-				at := len(dst)
-				dst = append(dst, s[i:j]...)
-				for k := at; k < len(dst); k++ {
-					dst[k] |= 0x20 // letters only: setting bit 5 lower-cases
+			k := j
+			if j < len(s) && isDigit(s[j]) {
+				// A word running into digits ("TSS04", "fe80::1") is a
+				// token: leave it to token().
+				for k > i && isAlpha(s[k-1]) {
+					k--
 				}
-				i = j
-				continue
 			}
-			i, dst = token(dst, s, i, f, codeStr, start)
+			at := len(dst)
+			dst = append(dst, s[i:k]...)
+			b := dst[at:]
+			for n, c := range b {
+				b[n] = lowerByte[c]
+			}
+			i = k
+			if k < j {
+				i, dst = token(dst, s, i, f, codeStr, start)
+			}
 			continue
 		}
 		if '0' <= c && c <= '9' {

@@ -99,13 +99,15 @@ type Engine struct {
 	rules    []*compiled // delivery rules, priority order
 	findings []*compiled // finding rules, priority order
 	phrases  []string    // distinct lower-case phrases, indexed by compiled rules
-	bigrams  [][4]uint16 // byte pairs each phrase needs (prefilter), see phraseBigrams
+	auto     *automaton  // finds all phrases of a text in one pass
 	relays   []string    // every relay suffix some rule names (key component)
 	domains  []string    // every domain suffix some rule names (key component)
 
 	norm  *table[*entry]     // by normalised key: the matcher runs once per entry
 	exact *table[*Diagnosis] // by raw text and context, for texts seen twice
-	seen  seenFilter
+	// noExact turns the exact cache off (benchmarks of the normalised path).
+	noExact bool
+	seen    seenFilter
 }
 
 // entry is a cached diagnosis for one normalised key; fix is rendered per
@@ -178,9 +180,12 @@ func (e *Engine) Categories() []Category {
 // matcher once per distinct text; the fix is rendered per input).
 func (e *Engine) Classify(in Input) Diagnosis {
 	var xb [keyBuf]byte
-	xk := exactKey(xb[:0], &in)
-	if d, ok := e.exact.get(xk); ok {
-		return *d
+	var xk []byte
+	if !e.noExact {
+		xk = exactKey(xb[:0], &in)
+		if d, ok := e.exact.get(xk); ok {
+			return *d
+		}
 	}
 	var buf [keyBuf]byte
 	var f facts
@@ -195,7 +200,7 @@ func (e *Engine) Classify(in Input) Diagnosis {
 	}
 	// Every value the fix uses comes from the exact key, so the finished
 	// diagnosis can be kept whole, for texts that come back.
-	if e.seen.again(xk) {
+	if xk != nil && e.seen.again(xk) {
 		kept := d
 		e.exact.put(string(xk), &kept)
 	}

@@ -1,0 +1,130 @@
+package rules
+
+import (
+	"strings"
+	"sync"
+)
+
+// automaton finds every phrase that occurs in a text in one pass over it:
+// Aho-Corasick, compiled to a DFA over byte classes (the bytes that occur
+// in some phrase, plus one class for all others). A text the caches miss
+// is scanned once; each rule's phrase conditions are then bit tests.
+type automaton struct {
+	class    [256]uint8
+	nclass   int
+	delta    []int32 // state*nclass + class -> next state
+	outStart []int32 // outs[outStart[s]:outStart[s+1]]: the phrases ending at state s
+	outs     []int32
+	words    int // len of the bit set of present phrases
+	empty    []int32
+}
+
+// automata shares one compiled automaton between engines with the same
+// phrases (every Default() engine, and New() with the same rule files).
+var automata sync.Map // joined phrases -> *automaton
+
+func automatonFor(phrases []string) *automaton {
+	key := strings.Join(phrases, "\x00")
+	if a, ok := automata.Load(key); ok {
+		return a.(*automaton)
+	}
+	a, _ := automata.LoadOrStore(key, buildAutomaton(phrases))
+	return a.(*automaton)
+}
+
+func buildAutomaton(phrases []string) *automaton {
+	a := &automaton{words: (len(phrases) + 63) / 64}
+	n := 1
+	for _, p := range phrases {
+		for i := 0; i < len(p); i++ {
+			if a.class[p[i]] == 0 {
+				a.class[p[i]] = uint8(n)
+				n++
+			}
+		}
+	}
+	if n > 256 {
+		// Every byte value is used: fall back to one class per byte.
+		for c := range a.class {
+			a.class[c] = uint8(c)
+		}
+		n = 256
+	}
+	a.nclass = n
+	// The trie: -1 marks a missing edge until the DFA is completed.
+	newState := func() int32 {
+		s := int32(len(a.delta) / n)
+		for c := 0; c < n; c++ {
+			a.delta = append(a.delta, -1)
+		}
+		return s
+	}
+	newState()
+	own := [][]int32{nil}
+	for id, p := range phrases {
+		if p == "" {
+			a.empty = append(a.empty, int32(id))
+			continue
+		}
+		s := int32(0)
+		for i := 0; i < len(p); i++ {
+			at := int(s)*n + int(a.class[p[i]])
+			if a.delta[at] < 0 {
+				a.delta[at] = newState()
+				own = append(own, nil)
+			}
+			s = a.delta[at]
+		}
+		own[s] = append(own[s], int32(id))
+	}
+	// Breadth first: failure links, missing edges, and each state's
+	// outputs (its own plus those of its failure state).
+	states := len(own)
+	fail := make([]int32, states)
+	outs := make([][]int32, states)
+	queue := make([]int32, 0, states)
+	for c := 0; c < n; c++ {
+		if v := a.delta[c]; v < 0 {
+			a.delta[c] = 0
+		} else {
+			queue = append(queue, v)
+		}
+	}
+	for len(queue) > 0 {
+		u := queue[0]
+		queue = queue[1:]
+		outs[u] = append(own[u], outs[fail[u]]...)
+		for c := 0; c < n; c++ {
+			v := a.delta[int(u)*n+c]
+			if v < 0 {
+				a.delta[int(u)*n+c] = a.delta[int(fail[u])*n+c]
+				continue
+			}
+			fail[v] = a.delta[int(fail[u])*n+c]
+			queue = append(queue, v)
+		}
+	}
+	a.outStart = make([]int32, states+1)
+	for s := 0; s < states; s++ {
+		a.outStart[s] = int32(len(a.outs))
+		a.outs = append(a.outs, outs[s]...)
+	}
+	a.outStart[states] = int32(len(a.outs))
+	return a
+}
+
+// scan sets bit p of present for every phrase p that occurs in text.
+func (a *automaton) scan(text string, present []uint64) {
+	for _, p := range a.empty {
+		present[p>>6] |= 1 << (p & 63)
+	}
+	s := int32(0)
+	for i := 0; i < len(text); i++ {
+		s = a.delta[int(s)*a.nclass+int(a.class[text[i]])]
+		if lo, hi := a.outStart[s], a.outStart[s+1]; lo != hi {
+			for _, p := range a.outs[lo:hi] {
+				present[p>>6] |= 1 << (p & 63)
+			}
+		}
+	}
+}
