@@ -391,6 +391,10 @@ func (d *Detector) event(k Kind, t *tracker, n, temp, perm int, first, last time
 	return ev
 }
 
+// HasProblems reports whether a problem is active (Delivered only matters
+// then: the caller can skip making its arguments).
+func (d *Detector) HasProblems() bool { return len(d.active) > 0 }
+
 // Delivered counts a successful delivery: the "delivered meanwhile" of
 // the problems of its domain and relay.
 func (d *Detector) Delivered(t time.Time, domain, relay string) {
