@@ -41,6 +41,7 @@ func commands() map[string]command {
 		"rules":   {"list the active rules, or check a TSV of reason texts against them", cmdRules},
 		"queue":   {"summarise postqueue -j: queues, senders, domains, diagnoses, ages; select IDs for postsuper", cmdQueue},
 		"check":   {"monitoring plugin (Nagios/Icinga): deferred queue and category thresholds, perfdata", cmdCheck},
+		"tail":    {"follow the live log: problems as they start, escalate and clear; Prometheus metrics", cmdTail},
 		"ingest":  {"read logs into the index (resumes where it stopped; rotated copies add nothing)", cmdIngest},
 		"trace":   {"the story of a message from the index: by queue ID, message-id, recipient or sender", cmdTrace},
 		"analyze": {"read logs into the index and write the postmortem report (text, json, markdown, html)", cmdAnalyze},
