@@ -89,7 +89,9 @@ func controls(s string) []string {
 				return out
 			}
 		case r == utf8.RuneError:
-			out = append(out, "invalid UTF-8 at "+s[max(0, i-20):i])
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 { // not U+FFFD itself
+				out = append(out, "invalid UTF-8 at "+strings.ToValidUTF8(s[max(0, i-20):i], "?"))
+			}
 		}
 	}
 	return out
