@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pfdiag/pfdiag/reports/queue"
 )
@@ -197,5 +198,23 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 		// Cannot happen for these types; keep the line count honest.
 		return fmt.Appendf(dst, "{\"event\":%q,\"error\":%q}\n", ev.Kind.String(), err.Error())
 	}
-	return append(dst, buf.Bytes()...)
+	return appendJSONSafe(dst, buf.Bytes())
+}
+
+// appendJSONSafe appends JSON text with the characters encoding/json
+// leaves raw but a terminal acts on (C1 controls, bidirectional overrides
+// and isolates) written as \u escapes: `pfdiag tail --json` is also read
+// on terminals.
+func appendJSONSafe(dst, b []byte) []byte {
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		switch {
+		case r >= 0x80 && r <= 0x9f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
+			dst = fmt.Appendf(dst, `\u%04x`, r)
+		default:
+			dst = append(dst, b[:size]...)
+		}
+		b = b[size:]
+	}
+	return dst
 }

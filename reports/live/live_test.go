@@ -215,7 +215,8 @@ func TestHostileText(t *testing.T) {
 	if err := json.Unmarshal(j, &m); err != nil {
 		t.Fatalf("bad JSON %s: %v", j, err)
 	}
-	if strings.Count(string(j), "\n") != 1 || m["recipient"] != "a\rb@evil.example" || m["event"] != "bounce" {
+	if strings.Count(string(j), "\n") != 1 || m["recipient"] != "a\rb@evil.example" || m["event"] != "bounce" ||
+		strings.Contains(string(j), "\u202e") || !strings.Contains(m["reason"].(string), "\u202e") {
 		t.Errorf("JSON %s", j)
 	}
 }
