@@ -385,10 +385,9 @@ func (b *Builder) rejectRows() []RejectRow {
 		if x.Count != y.Count {
 			return cmp.Compare(y.Count, x.Count)
 		}
-		if x.Reason != y.Reason {
-			return cmp.Compare(x.Reason, y.Reason)
-		}
-		return cmp.Compare(x.Daemon+x.Action+x.Stage, y.Daemon+y.Action+y.Stage)
+		return cmp.Or(cmp.Compare(x.Reason, y.Reason), cmp.Compare(x.Daemon, y.Daemon), cmp.Compare(x.Action, y.Action),
+			cmp.Compare(x.Stage, y.Stage), cmp.Compare(x.Code, y.Code), cmp.Compare(x.Enhanced, y.Enhanced),
+			cmp.Compare(x.Category, y.Category), boolCmp(x.Queued, y.Queued))
 	})
 	if len(out) > b.top {
 		out = out[:b.top]
@@ -426,7 +425,7 @@ func (b *Builder) findings() ([]FindingRow, []WarningRow) {
 		if c := ax.first.Compare(ay.first); c != 0 {
 			return c
 		}
-		return cmp.Compare(x.Host+"\x00"+x.Severity+"\x00"+x.Daemon+"\x00"+x.Text, y.Host+"\x00"+y.Severity+"\x00"+y.Daemon+"\x00"+y.Text)
+		return cmp.Or(cmp.Compare(x.Host, y.Host), cmp.Compare(x.Severity, y.Severity), cmp.Compare(x.Daemon, y.Daemon), cmp.Compare(x.Text, y.Text))
 	})
 	groups := map[string]*findingAcc{}
 	type wk struct{ sev, daemon, text string }
@@ -499,7 +498,7 @@ func (b *Builder) findings() ([]FindingRow, []WarningRow) {
 		if x.Count != y.Count {
 			return cmp.Compare(y.Count, x.Count)
 		}
-		return cmp.Compare(x.Daemon+"\x00"+x.Text, y.Daemon+"\x00"+y.Text)
+		return cmp.Or(cmp.Compare(x.Daemon, y.Daemon), cmp.Compare(x.Text, y.Text))
 	})
 	if len(ws) > b.top {
 		ws = ws[:b.top]
@@ -623,13 +622,20 @@ func (b *Builder) detailRows(st correlate.Status) []DetailRow {
 		out = append(out, DetailRow{Category: k.category, DSN: k.dsn, Relay: k.relay, Count: d.n, Sample: d.sample})
 	}
 	slices.SortFunc(out, func(x, y DetailRow) int {
-		if x.Count != y.Count {
-			return cmp.Compare(y.Count, x.Count)
-		}
-		return cmp.Compare(x.Category+"\x00"+x.DSN+"\x00"+x.Relay, y.Category+"\x00"+y.DSN+"\x00"+y.Relay)
+		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Category, y.Category), cmp.Compare(x.DSN, y.DSN), cmp.Compare(x.Relay, y.Relay))
 	})
 	if len(out) > b.top {
 		out = out[:b.top]
 	}
 	return orEmpty(out)
+}
+
+func boolCmp(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
 }

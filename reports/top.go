@@ -10,6 +10,7 @@ type topOf[T any] struct {
 	n   int
 	cmp func(a, b *T) int
 	h   []T // a heap whose root is the worst item kept
+	x   T   // the candidate: compared through a pointer that does not escape per call
 }
 
 func newTop[T any](n int, cmp func(a, b *T) int) *topOf[T] {
@@ -35,10 +36,11 @@ func (t *topOf[T]) add(x T) {
 		}
 		return
 	}
-	if t.cmp(&x, &t.h[0]) >= 0 {
+	t.x = x
+	if t.cmp(&t.x, &t.h[0]) >= 0 {
 		return // not better than the worst kept
 	}
-	t.h[0] = x
+	t.h[0] = t.x
 	for i := 0; ; {
 		l, r, w := 2*i+1, 2*i+2, i
 		if l < len(t.h) && t.worse(l, w) {
