@@ -326,8 +326,9 @@ func (b *Builder) delays() Delays {
 }
 
 // maxTimelineHours bounds the hours filled in between the first and the
-// last one with data (a year); beyond it only hours with data are listed.
-const maxTimelineHours = 366 * 24
+// last one with data (a month); beyond it only hours with data are listed
+// (a stray timestamp years away must not make a report of empty hours).
+const maxTimelineHours = 31 * 24
 
 func (b *Builder) timeline() []HourRow {
 	if len(b.hours) == 0 {

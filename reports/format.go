@@ -156,29 +156,32 @@ func windowText(f *Filter) string {
 	return strings.Join(parts, ", ")
 }
 
-// bucket groups hourly timeline rows into at most n rows of k hours each
-// (the text chart stays one screen high).
+// bucket groups hourly timeline rows into at most n consecutive buckets
+// of k hours (k a power of two), empty ones included, so that a chart of
+// the result has a linear time axis even where the timeline has gaps.
 func bucket(rows []HourRow, n int) ([]HourRow, int) {
-	k := 1
-	for len(rows) > n*k {
-		k *= 2
-	}
-	if k == 1 {
+	if len(rows) == 0 {
 		return rows, 1
 	}
-	var out []HourRow
-	for i := 0; i < len(rows); i += k {
-		agg := HourRow{Hour: rows[i].Hour}
-		for _, r := range rows[i:min(i+k, len(rows))] {
-			agg.Sent += r.Sent
-			agg.Deferred += r.Deferred
-			agg.Bounced += r.Bounced
-			agg.Expired += r.Expired
-			agg.Rejected += r.Rejected
-		}
-		out = append(out, agg)
+	first := rows[0].Hour
+	span := int64(rows[len(rows)-1].Hour.Sub(first)/time.Hour) + 1
+	k := int64(1)
+	for span > int64(n)*k {
+		k *= 2
 	}
-	return out, k
+	out := make([]HourRow, (span+k-1)/k)
+	for i := range out {
+		out[i].Hour = first.Add(time.Duration(int64(i)*k) * time.Hour)
+	}
+	for _, r := range rows {
+		agg := &out[int64(r.Hour.Sub(first)/time.Hour)/k]
+		agg.Sent += r.Sent
+		agg.Deferred += r.Deferred
+		agg.Bounced += r.Bounced
+		agg.Expired += r.Expired
+		agg.Rejected += r.Rejected
+	}
+	return out, int(k)
 }
 
 // maxFailures is the largest deferred+bounced+expired of the rows.

@@ -3,6 +3,7 @@ package reports
 import (
 	"math"
 	"testing"
+	"time"
 )
 
 func TestHistKey(t *testing.T) {
@@ -91,5 +92,28 @@ func slicesSortDesc(s []int) {
 				s[i], s[j] = s[j], s[i]
 			}
 		}
+	}
+}
+
+func TestBucket(t *testing.T) {
+	h := func(i int) time.Time { return time.Date(2024, 11, 30, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour) }
+	rows := []HourRow{{Hour: h(0), Deferred: 1}, {Hour: h(1), Bounced: 2}, {Hour: h(5), Deferred: 3}, {Hour: h(9), Expired: 4}}
+	got, k := bucket(rows, 4)
+	if k != 4 || len(got) != 3 {
+		t.Fatalf("k=%d, %d buckets: %+v", k, len(got), got)
+	}
+	want := []HourRow{{Hour: h(0), Deferred: 1, Bounced: 2}, {Hour: h(4), Deferred: 3}, {Hour: h(8), Expired: 4}}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("bucket %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if got, k := bucket(rows, 100); k != 1 || len(got) != 10 {
+		t.Errorf("k=%d, %d buckets, want 1 and 10 (gaps filled)", k, len(got))
+	}
+	// A stray timestamp years away: still at most n buckets.
+	far := append(rows, HourRow{Hour: h(24 * 365 * 30), Deferred: 1})
+	if got, _ := bucket(far, 48); len(got) > 48 {
+		t.Errorf("%d buckets for a 30-year span", len(got))
 	}
 }
