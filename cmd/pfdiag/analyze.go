@@ -72,7 +72,7 @@ func cmdAnalyze(ctx context.Context, e *env, args []string) error {
 	if !rf.quiet && isTerminal(e.stderr) {
 		bar = startProgress(e.stderr, inputs, &t.prog)
 	}
-	restoreGC := tuneGC() // as pfdiag ingest: fewer collections, bounded heap
+	defer tuneGC()() // as pfdiag ingest: fewer collections, a bounded heap
 	_, runErr := ingest(ctx, e, t, eng, inputs, *year)
 	bar.stop()
 	if ctx.Err() != nil {
@@ -85,7 +85,6 @@ func cmdAnalyze(ctx context.Context, e *env, args []string) error {
 	} else {
 		r, err = reports.FromIndex(ctx, idx, opts)
 	}
-	restoreGC()
 	if cerr := idx.Close(); err == nil {
 		err = cerr
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -174,4 +176,28 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestUseColor(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		w    io.Writer
+	}{
+		{"a buffer", nil, &bytes.Buffer{}},
+		{"a regular file", nil, f},
+		{"NO_COLOR", map[string]string{"NO_COLOR": "1"}, os.Stdout},
+		{"TERM=dumb", map[string]string{"TERM": "dumb"}, os.Stdout},
+	} {
+		e := newEnv(nil, c.w, c.w)
+		e.getenv = func(k string) string { return c.env[k] }
+		if useColor(e, c.w) {
+			t.Errorf("%s: colour on", c.name)
+		}
+	}
 }

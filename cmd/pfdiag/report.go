@@ -31,7 +31,7 @@ func cmdReport(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("report reads the index, not logs (got %q); use pfdiag analyze FILE... to read logs", fs.Arg(0))
 	}
-	eng, opts, err := rf.options(e)
+	_, opts, err := rf.options(e)
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,6 @@ func cmdReport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_ = eng
 	return rf.write(e, r)
 }
 
