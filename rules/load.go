@@ -399,10 +399,11 @@ func (l *loader) rule(file string, n *yaml.Node, finding bool) (*Rule, bool, err
 	if !ok {
 		return nil, false, perr(file, catNodeOr(catNode, n), "rule %q: unknown category %q", r.ID, r.Category)
 	}
-	if c.Finding != finding {
-		if finding {
-			return nil, false, perr(file, catNodeOr(catNode, n), "rule %q: category %q is a delivery category, not a finding", r.ID, r.Category)
-		}
+	// A finding rule may name a delivery category when the warning or
+	// fatal line itself reports a refused message (sendmail's "message
+	// file too big" is message_too_large, not a crash); a delivery rule
+	// never names a finding.
+	if c.Finding && !finding {
 		return nil, false, perr(file, catNodeOr(catNode, n), "rule %q: category %q is a finding, not a delivery category", r.ID, r.Category)
 	}
 	if finding && len(r.Statuses) > 0 {
