@@ -60,6 +60,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -133,6 +134,24 @@ func (e *LockedError) Error() string {
 		return fmt.Sprintf("index %s is in use by another pfdiag process (pid %d)", e.Dir, e.PID)
 	}
 	return fmt.Sprintf("index %s is in use by another pfdiag process", e.Dir)
+}
+
+// spaceReserve is kept free on the index's filesystem. Badger writes its
+// value log, memtable logs and tables through memory maps, and a write to
+// a mapped page the filesystem has no room for is not an error but a
+// SIGBUS that kills the process: so pfdiag checks the free space before
+// each write and stops with ENOSPC while Badger still has room to flush
+// a memtable and close cleanly.
+const spaceReserve = 4 << 20
+
+// checkSpace returns ENOSPC (wrapped, naming the directory) when writing
+// n more bytes would eat into spaceReserve.
+func (x *Index) checkSpace(n int64) error {
+	free := freeSpace(x.dir)
+	if free < 0 || free >= n+spaceReserve {
+		return nil
+	}
+	return fmt.Errorf("index %s: %w (%d KB free, %d KB needed to write safely)", x.dir, syscall.ENOSPC, free>>10, (n+spaceReserve)>>10)
 }
 
 // ErrNoIndex is returned by a read-only Open of a directory holding no index.
@@ -617,6 +636,16 @@ type openRec struct{ base, val []byte }
 // the writer goroutine, after the checkpoint's chunks are written.
 func (x *Index) commit(job *commitJob) error {
 	seq := job.seq
+	need := int64(len(job.state)) + 64<<10
+	for _, o := range job.open {
+		need += int64(len(o.val) + len(o.base))
+	}
+	for _, h := range job.hours {
+		need += int64(200 * (len(h.Deliveries) + len(h.Rejects) + len(h.Senders) + len(h.Warnings) + len(h.Lines)))
+	}
+	if err := x.checkSpace(need); err != nil {
+		return err
+	}
 	wb := x.db.NewWriteBatch()
 	defer wb.Cancel()
 	var del [][]byte
@@ -1095,7 +1124,9 @@ func (x *Index) Close() error {
 			x.deleteKeys(x.tombstones)
 			x.tombstones = nil
 		}
-		for i := 0; i < 4; i++ {
+		// Value-log GC rewrites live records before it frees a file: only
+		// with room to spare.
+		for i := 0; i < 4 && x.failed == nil && x.checkSpace(64<<20) == nil; i++ {
 			if x.db.RunValueLogGC(0.5) != nil {
 				break
 			}

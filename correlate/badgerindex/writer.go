@@ -170,6 +170,9 @@ func (w *chunkWriter) flushChunk() error {
 	}
 	c.body, c.lens, c.posts, c.haveRange = c.body[:0], c.lens[:0], c.posts[:0], false
 
+	if err := x.checkSpace(int64(len(v) + len(d) + len(p) + 1024)); err != nil {
+		return err
+	}
 	txn := x.db.NewTransaction(true)
 	for _, e := range []*badger.Entry{
 		x.entry(seqKey(pChunk, w.seq, n), v),
