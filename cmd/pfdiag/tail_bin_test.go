@@ -559,3 +559,165 @@ func tailReadAll(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// pfdiag tail follows a log that the real logrotate rotates while a
+// writer appends to it: the index ends up with the counts of reading the
+// rotated files and the live one, concatenated, once.
+func TestTailLogrotate(t *testing.T) {
+	lr := ""
+	for _, p := range []string{"logrotate", "/usr/sbin/logrotate", "/sbin/logrotate"} {
+		if path, err := exec.LookPath(p); err == nil {
+			lr = path
+			break
+		}
+	}
+	if lr == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("logrotate is not installed (CI installs it)")
+		}
+		t.Skip("logrotate not installed (apt-get install logrotate)")
+	}
+	lines, _ := tailGenlog(t, 30000, 5)
+	for _, c := range []struct {
+		name  string
+		conf  string
+		pause bool // hold the writer while logrotate runs: copytruncate copies the size it saw first
+		poll  bool
+	}{
+		{"create-delaycompress", "create\ncompress\ndelaycompress\npostrotate\n  touch %DIR%/reopen\nendscript", false, false},
+		{"create-delaycompress-poll", "create\ncompress\ndelaycompress\npostrotate\n  touch %DIR%/reopen\nendscript", false, true},
+		{"copytruncate", "copytruncate\ncompress", true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			log := filepath.Join(dir, "mail.log")
+			tailWriteLines(t, log, lines[:1000])
+			args := []string{"--index", filepath.Join(dir, "index"), "--checkpoint-interval", "100ms"}
+			if c.poll {
+				args = append(args, "--poll", "--poll-interval", "50ms")
+			}
+			p := startTail(t, append(args, log)...)
+			conf := filepath.Join(dir, "logrotate.conf")
+			body := strings.ReplaceAll(c.conf, "%DIR%", dir)
+			if err := os.WriteFile(conf, []byte(log+" {\n  rotate 1000\n  nomail\n  missingok\n"+body+"\n}\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			// The writer holds the file open like syslog and reopens it
+			// when postrotate says so.
+			var hold sync.Mutex
+			done := make(chan error, 1)
+			go func() {
+				f, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0o644)
+				if err != nil {
+					done <- err
+					return
+				}
+				for i := 1000; i < len(lines); i += 10 {
+					hold.Lock()
+					if _, err := os.Stat(filepath.Join(dir, "reopen")); err == nil {
+						os.Remove(filepath.Join(dir, "reopen"))
+						f.Close()
+						if f, err = os.OpenFile(log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
+							hold.Unlock()
+							done <- err
+							return
+						}
+					}
+					_, err := f.WriteString(strings.Join(lines[i:min(i+10, len(lines))], ""))
+					hold.Unlock()
+					if err != nil {
+						done <- err
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+				done <- f.Close()
+			}()
+			rotations := 0
+			for writing := true; writing; {
+				time.Sleep(200 * time.Millisecond)
+				if c.pause {
+					hold.Lock()
+				}
+				out, err := exec.Command(lr, "-f", "-s", filepath.Join(dir, "state"), conf).CombinedOutput()
+				if c.pause {
+					hold.Unlock()
+				}
+				if err != nil {
+					t.Fatalf("logrotate: %v\n%s", err, out)
+				}
+				rotations++
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatal(err)
+					}
+					writing = false
+				default:
+				}
+			}
+			p.waitLines(t, len(lines), 60*time.Second)
+			p.stop(t)
+			text := tailConcatenation(t, log)
+			if got := strings.Count(text, "\n"); got != len(lines) {
+				t.Fatalf("the files hold %d lines, %d were written", got, len(lines))
+			}
+			tailSameTotals(t, "followed through rotation vs read once", tailIndexTotals(t, filepath.Join(dir, "index")), tailOnceTotals(t, text))
+			t.Logf("%d rotations", rotations)
+			if rotations < 3 {
+				t.Errorf("only %d rotations", rotations)
+			}
+		})
+	}
+}
+
+// Lines written while pfdiag was down, also those that went into the file
+// rotated meanwhile (renamed and compressed, or copied and truncated), are
+// read on restart, and nothing twice.
+func TestTailRotatedWhileDown(t *testing.T) {
+	lr := ""
+	for _, p := range []string{"logrotate", "/usr/sbin/logrotate", "/sbin/logrotate"} {
+		if path, err := exec.LookPath(p); err == nil {
+			lr = path
+			break
+		}
+	}
+	if lr == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("logrotate is not installed (CI installs it)")
+		}
+		t.Skip("logrotate not installed (apt-get install logrotate)")
+	}
+	lines, _ := tailGenlog(t, 24000, 9)
+	for _, mode := range []string{"create\ncompress", "copytruncate\ncompress\ndelaycompress"} {
+		t.Run(strings.ReplaceAll(mode, "\n", "+"), func(t *testing.T) {
+			dir := t.TempDir()
+			log := filepath.Join(dir, "mail.log")
+			conf := filepath.Join(dir, "logrotate.conf")
+			os.WriteFile(conf, []byte(log+" {\n  rotate 10\n  nomail\n"+mode+"\n}\n"), 0o644)
+			rotate := func() {
+				if out, err := exec.Command(lr, "-f", "-s", filepath.Join(dir, "state"), conf).CombinedOutput(); err != nil {
+					t.Fatalf("logrotate: %v\n%s", err, out)
+				}
+			}
+			args := []string{"--index", filepath.Join(dir, "index"), log}
+			tailWriteLines(t, log, lines[:8000])
+			p := startTail(t, args...)
+			p.waitLines(t, 8000, 30*time.Second)
+			p.kill(t)
+			tailWriteLines(t, log, lines[8000:12000]) // into the file about to be rotated
+			rotate()
+			tailWriteLines(t, log, lines[12000:16000])
+			rotate() // twice: the first rotated file moves on to .2
+			tailWriteLines(t, log, lines[16000:])
+			p = startTail(t, args...)
+			p.waitLines(t, len(lines), 30*time.Second)
+			p.stop(t)
+			tailSameTotals(t, "restarted after rotations vs read once", tailIndexTotals(t, filepath.Join(dir, "index")), tailOnceTotals(t, strings.Join(lines, "")))
+			if !strings.Contains(p.stderr.String(), "rotated while pfdiag was stopped") {
+				t.Errorf("no rest read:\n%s", p.stderr)
+			}
+		})
+	}
+}
