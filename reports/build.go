@@ -512,12 +512,21 @@ func (b *Builder) day(t time.Time) *DayRow {
 	return r
 }
 
-// received reports whether a message entered the queue here (rather than
-// being a notification, or first seen after it was queued).
+// received reports whether a message was received here: queued by qmgr
+// after it came from an SMTP client, pickup or a local submission, or
+// with its cleanup line in the log (its client line may be missing).
+// Notifications Postfix generated, messages first seen at qmgr (queued
+// before the log begins) and messages refused before qmgr took them are
+// not received. The index's hour aggregates count the same way.
 func received(m *correlate.Message) bool {
+	if !m.Queued || m.NoticeFor != nil {
+		return false
+	}
 	switch m.Origin {
 	case correlate.OriginSMTP, correlate.OriginPickup, correlate.OriginLocal:
 		return true
+	case correlate.OriginUnknown:
+		return m.MessageID != ""
 	}
 	return false
 }

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/pfdiag/pfdiag/correlate"
 )
 
 // genlogScript is the shared synthetic log generator, beside the
@@ -132,5 +136,43 @@ func TestGenlogTruth(t *testing.T) {
 		if _, ok := want[k]; !ok {
 			t.Errorf("%s: report %d, truth 0", k, g)
 		}
+	}
+}
+
+// TestCountsMatchIndexAggregates: the report counts messages and
+// deliveries from the message records, the index also keeps per-hour
+// totals; both must agree.
+func TestCountsMatchIndexAggregates(t *testing.T) {
+	eng := engine(t)
+	cases := map[string]func(t *testing.T) (string, int){
+		"real-postfix": func(*testing.T) (string, int) { return "../testdata/corpus/real-postfix/mail.log", 2025 },
+		"genlog":       func(t *testing.T) (string, int) { l, _ := genlog(t); return l, 2024 },
+	}
+	for name, src := range cases {
+		t.Run(name, func(t *testing.T) {
+			path, year := src(t)
+			idx := ingest(t, eng, year, path)
+			r := fromIndex(t, idx, Options{Rules: eng, Now: testNow})
+			var tr correlate.Traffic
+			err := idx.Hours(context.Background(), time.Time{}, time.Time{}, func(h *correlate.Hour) error {
+				t := h.TotalTraffic()
+				tr.Received += t.Received
+				tr.Sent += t.Sent
+				tr.Deferred += t.Deferred
+				tr.Bounced += t.Bounced
+				tr.Expired += t.Expired
+				tr.NoQueue += t.NoQueue
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := r.Summary
+			got := [6]int64{s.Messages, s.Deliveries.Sent, s.Deliveries.Deferred, s.Deliveries.Bounced, s.Deliveries.Expired, s.NoQueueRejects}
+			want := [6]int64{tr.Received, tr.Sent, tr.Deferred, tr.Bounced, tr.Expired, tr.NoQueue}
+			if got != want {
+				t.Errorf("report (received, sent, deferred, bounced, expired, noqueue) = %v, index hours say %v", got, want)
+			}
+		})
 	}
 }
