@@ -35,13 +35,15 @@ func (s *Suggestion) Line() string {
 // Thresholds below which nothing is suggested: one odd deferral is not a
 // pattern.
 const (
-	minThrottle     = 5  // rate-limit/too-many-connections attempts at one provider
-	minIPv6         = 3  // IPv6 network-unreachable attempts
-	minDNSTemp      = 10 // "Host not found, try again" attempts…
-	minDNSProviders = 5  // …over this many unrelated registered domains
-	minSlowB        = 20 // attempts with b ≥ 5 s…
-	slowBShare      = 20 // …and at least 1/20 of all attempts with delays=
-	maxTransportMap = 50 // domains listed per slow transport
+	minThrottle     = 5   // rate-limit/too-many-connections attempts at one provider…
+	minShare        = 5   // …making up this percentage of all of them…
+	manyThrottle    = 100 // …or at least this many
+	minIPv6         = 3   // IPv6 network-unreachable attempts
+	minDNSTemp      = 10  // "Host not found, try again" attempts…
+	minDNSProviders = 5   // …over this many unrelated registered domains
+	minSlowB        = 20  // attempts with b ≥ 5 s…
+	slowBShare      = 20  // …and at least 1/20 of all attempts with delays=
+	maxTransportMap = 50  // domains listed per slow transport
 )
 
 // Suggest decides the configuration changes the collected evidence
@@ -113,9 +115,12 @@ func slowTransports(c *Collector, pc Postconf) []Suggestion {
 			}
 		}
 	}
+	// Concentrated: a provider with a real share of the throttling (or a
+	// lot of it in absolute terms) gets its own transport; a few stray
+	// deferrals at many providers do not make one each.
 	var list []*providerGroup
 	for _, g := range groups {
-		if g.rate+g.conn >= minThrottle {
+		if n := g.rate + g.conn; n >= minThrottle && (n*100 >= total*minShare || n >= manyThrottle) {
 			list = append(list, g)
 		}
 	}
@@ -195,14 +200,15 @@ func slowTransport(g *providerGroup, total int64, pc Postconf, withMap bool) []S
 		// Pace deliveries: a non-zero rate delay makes Postfix deliver to
 		// the destination one message at a time, with that pause in
 		// between. Bursts of parallel sessions are what trips most
-		// limits: spread the busiest hour's volume evenly over the hour.
+		// limits: spread the busiest hour's volume evenly over the hour
+		// (rounding down, so that the hour still fits).
 		delay := 1
 		if g.peak > 0 {
-			delay = int(math.Ceil(3600 / float64(g.peak)))
+			delay = int(math.Floor(3600 / float64(g.peak)))
 		}
 		delay = min(max(delay, 1), 30)
 		if g.peak > 0 {
-			why += fmt.Sprintf("; the busiest hour had %d attempts to %s: one delivery at a time, every %ds (at most %d an hour per domain), spreads that volume evenly instead of in bursts",
+			why += fmt.Sprintf("; the busiest hour had %d attempts to %s: one delivery at a time, every %ds (up to %d an hour per domain), spreads that volume evenly instead of in bursts",
 				g.peak, g.peakDomain, delay, 3600/delay)
 		} else {
 			why += "; deliver one message at a time, with a pause in between"

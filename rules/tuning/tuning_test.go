@@ -120,7 +120,7 @@ func TestSuggest(t *testing.T) {
 				failed("googlemail.com", gmailMX, "rate_limited", rateText, 2)},
 			want: []string{
 				"master.cf: slow_google  unix  -  -  n  -  -  smtp -o syslog_name=postfix/slow_google",
-				"main.cf: slow_google_destination_rate_delay = 11s",
+				"main.cf: slow_google_destination_rate_delay = 10s",
 				"main.cf: slow_google_destination_concurrency_limit = 1",
 				"main.cf: transport_maps = hash:/etc/postfix/transport",
 				"/etc/postfix/transport: gmail.com  slow_google:",
