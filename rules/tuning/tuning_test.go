@@ -160,6 +160,24 @@ func TestSuggest(t *testing.T) {
 			},
 		},
 		{
+			name: "concentrated: only the provider with a real share gets a transport",
+			atts: append([]att{failed("gmail.com", gmailMX, "rate_limited", rateText, 100)}, func() []att {
+				var out []att
+				for i := range 10 {
+					d := fmt.Sprintf("small%d.example", i)
+					out = append(out, failed(d, "mx."+d+"[192.0.2.3]:25", "too_many_connections", "421 too many connections", 5))
+				}
+				return out
+			}()...),
+			want: []string{
+				"master.cf: slow_google  unix  -  -  n  -  -  smtp -o syslog_name=postfix/slow_google",
+				"main.cf: slow_google_destination_rate_delay = 30s",
+				"main.cf: slow_google_destination_concurrency_limit = 1",
+				"main.cf: transport_maps = hash:/etc/postfix/transport",
+				"/etc/postfix/transport: gmail.com  slow_google:",
+			},
+		},
+		{
 			name: "too few throttling deferrals: nothing",
 			atts: []att{sent("gmail.com", gmailMX, 100), failed("gmail.com", gmailMX, "rate_limited", rateText, 4)},
 		},
