@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -62,27 +63,44 @@ func tailBinary(t *testing.T) string {
 	return tailBinPath
 }
 
-// tailGenlog writes a deterministic synthetic log (RFC 3339 stamps: no year
-// to infer) and returns its lines and the truth's counts by status.
+// tailGenlog writes a deterministic synthetic log (RFC 3339 stamps: no
+// year to infer) and returns its lines and the truth's counts by status.
 func tailGenlog(t *testing.T, lines, seed int) ([]string, map[string]int) {
 	t.Helper()
+	out, counts, err := genlogLines(lines, seed)
+	if errors.Is(err, errNoGenlog) {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, counts
+}
+
+var errNoGenlog = errors.New("genlog.py not found: ../shared is not beside the repository")
+
+func genlogLines(lines, seed int) ([]string, map[string]int, error) {
 	script, _ := filepath.Abs("../../../shared/bench/genlog.py")
 	if _, err := os.Stat(script); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("genlog.py not found at %s", script)
-		}
-		t.Skipf("genlog.py not found (%s): ../shared is not beside the repository", script)
+		return nil, nil, errNoGenlog
 	}
-	dir := t.TempDir()
+	dir, err := os.MkdirTemp("", "genlog")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
 	truth := filepath.Join(dir, "truth.tsv")
 	out, err := exec.Command("python3", script, "--lines", strconv.Itoa(lines), "--seed", strconv.Itoa(seed),
 		"--format", "rfc3339", "--truth", truth).Output()
 	if err != nil {
-		t.Fatalf("genlog: %v", err)
+		return nil, nil, fmt.Errorf("genlog: %w", err)
 	}
 	tb, err := os.ReadFile(truth)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	counts := map[string]int{}
 	for i, l := range strings.Split(strings.TrimSpace(string(tb)), "\n") {
@@ -90,7 +108,7 @@ func tailGenlog(t *testing.T, lines, seed int) ([]string, map[string]int) {
 			counts[f[2]]++
 		}
 	}
-	return strings.SplitAfter(strings.TrimSuffix(string(out), "\n")+"\n", "\n")[:lines], counts
+	return strings.SplitAfter(strings.TrimSuffix(string(out), "\n")+"\n", "\n")[:lines], counts, nil
 }
 
 // tailLockedBuffer is a bytes.Buffer safe for the process's writes and the
