@@ -273,12 +273,24 @@ func (o *textOut) suggestions(r *Report) {
 	if !r.PostconfGiven {
 		o.p("  (assuming Postfix's defaults; give --postconf with the output of postconf -n to take the current values into account)\n")
 	}
-	last := ""
+	// Long transport lists are cut here (the other formats keep them).
+	const maxLines = 12
+	last, n, hidden := "", 0, 0
+	flush := func() {
+		if hidden > 0 {
+			o.p("    … %d more lines (the JSON, Markdown and HTML reports list them all)\n", hidden)
+		}
+	}
 	for _, s := range r.Suggestions {
 		if s.ID != last {
-			last = s.ID
+			flush()
+			last, n, hidden = s.ID, 0, 0
 			o.p("\n  %s  (evidence: %s)\n", o.c(ansiBold, term(s.ID, 0)), num(s.Evidence))
 			o.p("    %s\n", term(s.Rationale, 0))
+		}
+		if n++; n > maxLines {
+			hidden++
+			continue
 		}
 		cur := ""
 		if s.Current != "" {
@@ -286,6 +298,7 @@ func (o *textOut) suggestions(r *Report) {
 		}
 		o.p("    %-14s %s%s\n", term(s.File, 40)+":", term(s.Line(), 0), cur)
 	}
+	flush()
 }
 
 func (o *textOut) timeline(rows []HourRow) {
