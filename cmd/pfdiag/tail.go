@@ -528,6 +528,9 @@ func (t *tailer) note(ctx context.Context, c *follow.Chunk) error {
 		}
 		return t.checkpoint(ctx)
 	}
+	if n.Kind == follow.NoteWaiting {
+		t.setHealth(true, n.Text)
+	}
 	fmt.Fprintf(t.e.stderr, "pfdiag tail: %s\n", queue.Terminal(n.Text))
 	return nil
 }
