@@ -63,7 +63,7 @@ func cmdTail(ctx context.Context, e *env, args []string) error {
 	findingThreshold := fs.Int("finding-threshold", 1, "problems: warnings of one operational finding per host within --window (-1: none)")
 	clearAfter := fs.Duration("clear-after", 0, "problems: clear after this long without a failure (default --window)")
 	by := fs.String("by", "auto", "problems: destination is the recipient domain (domain), the relay host (relay), or auto (relay for relay_auth_failure, auth_required, relay_denied)")
-	ignore := fs.StringSlice("ignore", live.DefaultIgnore, "problems: never raise these `CATEGORIES`")
+	ignore := fs.StringSlice("ignore", live.DefaultIgnore(), "problems: never raise these `CATEGORIES`")
 	topDomains := fs.Int("top-domains", 20, "metrics: recipient domains with a label of their own (the rest: other)")
 	topHosts := fs.Int("top-hosts", 50, "metrics: syslog hosts with a label of their own (the rest: other)")
 	cpInterval := fs.Duration("checkpoint-interval", 5*time.Second, "commit the read position and state at least this often while lines come")

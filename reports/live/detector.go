@@ -76,8 +76,9 @@ type Options struct {
 	MaxKeys int
 }
 
-// DefaultIgnore is Options.Ignore when nil.
-var DefaultIgnore = []string{"greylisted"}
+// DefaultIgnore returns Options.Ignore's default: greylisting, expected and
+// cleared by the next attempt.
+func DefaultIgnore() []string { return []string{"greylisted"} }
 
 func (o *Options) defaults() {
 	if o.Window <= 0 {
@@ -93,7 +94,7 @@ func (o *Options) defaults() {
 		o.ClearAfter = o.Window
 	}
 	if o.Ignore == nil {
-		o.Ignore = DefaultIgnore
+		o.Ignore = DefaultIgnore()
 	}
 	if o.MaxKeys <= 0 {
 		o.MaxKeys = 10000
