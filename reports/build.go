@@ -34,10 +34,10 @@ const (
 	maxDomains    = 100000
 	maxRelays     = 50000
 	maxSenders    = 100000
-	maxAddrs      = 50000
+	maxAddrs      = 20000
 	maxGroups     = 20000 // recipient domains per diagnosis
 	maxBouncedSet = 1000  // distinct bounced recipients remembered per sender
-	maxClients    = 10000 // distinct client IPs per reject reason
+	maxClients    = 1000  // distinct client IPs per reject reason
 	maxDetails    = 20000
 	numSamples    = 3 // sample reasons per diagnosis
 	numLines      = 5 // unparsed line samples
@@ -600,7 +600,7 @@ func (b *Builder) receivedMsg(m *correlate.Message) {
 	if !m.HasSender {
 		s = "?"
 	}
-	if a := addr(b, b.recvSenders, s, maxSenders); a != nil {
+	if a := addr(b, b.recvSenders, s, maxAddrs); a != nil {
 		a.count++
 		a.bytes += m.Size
 	}

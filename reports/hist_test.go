@@ -96,7 +96,9 @@ func slicesSortDesc(s []int) {
 }
 
 func TestBucket(t *testing.T) {
-	h := func(i int) time.Time { return time.Date(2024, 11, 30, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour) }
+	h := func(i int) time.Time {
+		return time.Date(2024, 11, 30, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour)
+	}
 	rows := []HourRow{{Hour: h(0), Deferred: 1}, {Hour: h(1), Bounced: 2}, {Hour: h(5), Deferred: 3}, {Hour: h(9), Expired: 4}}
 	got, k := bucket(rows, 4)
 	if k != 4 || len(got) != 3 {
