@@ -19,12 +19,6 @@ import (
 	"time"
 )
 
-// e2eRequired lists the subcommands whose assertions must run. A command
-// that is not in this list and not in the binary is skipped with a message
-// naming it; a listed one that is missing fails. The lead adds analyze,
-// trace, ingest and tail here once they have landed.
-var e2eRequired = map[string]bool{"parse": true, "explain": true, "queue": true}
-
 // e2eCI reports whether the test runs in CI, where every prerequisite of
 // the real-Postfix suite exists: a missing one is a failure, not a skip.
 func e2eCI() bool { return os.Getenv("CI") == "true" }
@@ -71,18 +65,14 @@ func e2eCommands(t *testing.T, bin string) map[string]bool {
 	return cmds
 }
 
-// e2eNeed skips (or, for a required command, fails) t when the binary
-// lacks the subcommand.
+// e2eNeed fails t when the binary lacks a subcommand the assertions use:
+// every command is built, so a missing one is a regression, never a skip.
 func e2eNeed(t *testing.T, cmds map[string]bool, names ...string) {
 	t.Helper()
 	for _, name := range names {
-		if cmds[name] {
-			continue
+		if !cmds[name] {
+			t.Fatalf("pfdiag %s is missing from the binary", name)
 		}
-		if e2eRequired[name] {
-			t.Fatalf("pfdiag %s is missing from the binary, but its assertions are required", name)
-		}
-		t.Skipf("pfdiag %s is not in this build yet", name)
 	}
 }
 
