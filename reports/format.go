@@ -208,7 +208,12 @@ func extraFix(d *Diagnosis, g *Group) bool {
 	if g.Fix == "" || g.Fix == d.Fix || len(d.Groups) == 0 {
 		return false
 	}
-	return strings.ReplaceAll(g.Fix, g.Domain, d.Groups[0].Domain) != d.Fix
+	top := &d.Groups[0]
+	fix := strings.ReplaceAll(g.Fix, g.Domain, top.Domain)
+	if g.Relay != "" && top.Relay != "" {
+		fix = strings.ReplaceAll(fix, g.Relay, top.Relay)
+	}
+	return fix != d.Fix
 }
 
 // lineText shows an empty sample line as such.
