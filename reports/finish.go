@@ -590,9 +590,9 @@ func (b *Builder) traffic(r *Report) {
 		dd = dd[:b.top]
 	}
 	t.DomainsDelivered = orEmpty(dd)
-	var dr []DomainTraffic
+	var dr []DomainCount
 	for _, a := range addrRows(b.recvDomains, b.top, false) {
-		dr = append(dr, DomainTraffic{Domain: a.Address, Count: a.Count, Bytes: a.Bytes})
+		dr = append(dr, DomainCount{Domain: a.Address, Count: a.Count, Bytes: a.Bytes})
 	}
 	t.DomainsReceived = orEmpty(dr)
 	t.TopSendersByCount = addrRows(b.recvSenders, b.top, false)

@@ -300,7 +300,7 @@ type Traffic struct {
 	PerDay               []DayRow        `json:"per_day"`
 	PerHour              []DayRow        `json:"per_hour_of_day"` // summed over the days, Date is "00".."23"
 	DomainsDelivered     []DomainTraffic `json:"domains_delivered"`
-	DomainsReceived      []DomainTraffic `json:"domains_received"`
+	DomainsReceived      []DomainCount   `json:"domains_received"`
 	TopSendersByCount    []AddrCount     `json:"top_senders_by_count"`
 	TopSendersBySize     []AddrCount     `json:"top_senders_by_size"`
 	TopRecipientsByCount []AddrCount     `json:"top_recipients_by_count"`
@@ -329,6 +329,14 @@ type DomainTraffic struct {
 	Deferred int64   `json:"deferred"`
 	AvgDelay float64 `json:"avg_delay"`
 	MaxDelay float64 `json:"max_delay"`
+}
+
+// DomainCount is one sender domain's received messages and bytes
+// ("<>" for the null sender, "(local)" for addresses without a domain).
+type DomainCount struct {
+	Domain string `json:"domain"`
+	Count  int64  `json:"count"`
+	Bytes  int64  `json:"bytes"`
 }
 
 // AddrCount is one address with its message count and bytes.
