@@ -20,7 +20,7 @@ import (
 const (
 	messageVersion = 1
 	hourVersion    = 1
-	sourceVersion  = 1
+	sourceVersion  = 2 // 2 added Cursor
 )
 
 // ErrCorrupt is returned for a record that cannot be decoded.
@@ -682,6 +682,7 @@ func AppendSource(b []byte, s *Source) []byte {
 	e.varint(s.Size)
 	e.abstime(s.ModTime)
 	e.abstime(s.Updated)
+	e.str(s.Cursor)
 	return e.b
 }
 
@@ -689,7 +690,8 @@ func AppendSource(b []byte, s *Source) []byte {
 func DecodeSource(b []byte) (Source, error) {
 	d := decoder{b: b}
 	var s Source
-	if v := d.byte(); v != sourceVersion {
+	v := d.byte()
+	if v != 1 && v != sourceVersion {
 		if d.err != nil {
 			return s, d.err
 		}
@@ -705,5 +707,8 @@ func DecodeSource(b []byte) (Source, error) {
 	s.Size = d.varint()
 	s.ModTime = d.abstime()
 	s.Updated = d.abstime()
+	if v >= 2 {
+		s.Cursor = d.str()
+	}
 	return s, d.err
 }

@@ -1340,12 +1340,23 @@ func sortByRef(ms []*Message) {
 // messages changed since the last checkpoint, closed ones, the hour
 // aggregates and the other state.
 func (c *Correlator) Checkpoint() *Checkpoint {
-	c.drainGrace(true)
 	cp := &Checkpoint{}
 	for _, m := range c.activeList() {
 		r := m.Root()
 		st := r.state
 		if st == nil || !st.dirty || st.emitted || st.inGrace {
+			continue
+		}
+		st.dirty = false
+		cp.Open = append(cp.Open, r)
+		st.persisted = true
+	}
+	// Messages that finished but wait out their grace period are stored
+	// like open ones (with their final fate): a checkpoint does not cut
+	// the wait short, so where checkpoints fall changes nothing.
+	for _, r := range c.grace[c.graceAt:] {
+		st := r.state
+		if st == nil || !st.dirty || st.emitted || !st.inGrace || r.parent != nil {
 			continue
 		}
 		st.dirty = false
@@ -1401,15 +1412,25 @@ func (c *Correlator) Restore(s *Snapshot) error {
 			c.smtpIn[root.QueueID] = root
 		}
 		if open == 0 {
-			// Finished while waiting for a hop that was written out:
-			// nothing more will come for it.
+			// Finished, waiting out its grace period (its time is in
+			// the state).
 			c.toGrace(root)
 		}
 		if _, last := root.Span(); last.After(c.now) {
 			c.now = last
 		}
 	}
-	return c.decodeState(s.State, byRef)
+	if err := c.decodeState(s.State, byRef); err != nil {
+		return err
+	}
+	// The grace queue drains in completion order.
+	slices.SortStableFunc(c.grace, func(a, b *Message) int {
+		if x := a.state.doneAt.Compare(b.state.doneAt); x != 0 {
+			return x
+		}
+		return compareRef(&a.Ref, &b.Ref)
+	})
+	return nil
 }
 
 const stateVersion = 1
@@ -1465,6 +1486,21 @@ func (c *Correlator) encodeState() []byte {
 		e.varint(st.countedAt)
 		e.bool(st.expired)
 	}
+	// When each message in the grace queue finished.
+	var waiting []*Message
+	for _, r := range c.grace[c.graceAt:] {
+		if r.state != nil && r.state.inGrace && !r.state.emitted && r.parent == nil {
+			waiting = append(waiting, r)
+		}
+	}
+	e.uvarint(uint64(len(waiting)))
+	for _, r := range waiting {
+		e.str(r.Host)
+		e.str(r.Instance)
+		e.str(r.QueueID)
+		e.abstime(r.First)
+		e.abstime(r.state.doneAt)
+	}
 	return e.b
 }
 
@@ -1500,6 +1536,14 @@ func (c *Correlator) decodeState(b []byte, byRef map[Ref]*Message) error {
 		counted, at, expired := d.byte(), d.varint(), d.bool()
 		if m := c.activeGet(host, []byte(inst), []byte(qid)); m != nil {
 			m.state.counted, m.state.countedAt, m.state.expired = counted, at, expired
+		}
+	}
+	for n := d.count(5); n > 0 && d.err == nil; n-- {
+		var r Ref
+		r.Host, r.Instance, r.QueueID, r.First = d.str(), d.str(), d.str(), d.abstime()
+		done := d.abstime()
+		if m := byRef[normRef(r)]; m != nil && m.state != nil && m.state.inGrace {
+			m.state.doneAt = done
 		}
 	}
 	if d.err != nil {

@@ -59,6 +59,9 @@ type Source struct {
 	Size        int64 // on-disk size when last read
 	ModTime     time.Time
 	Updated     time.Time // wall clock of the checkpoint
+	// Cursor is where reading stopped in a stream that is not a file
+	// (a journald cursor); Offset and Lines then count what was read.
+	Cursor string
 }
 
 // Checkpoint is one atomic update of the index.

@@ -158,11 +158,14 @@ func (in *Ingester) Read(ctx context.Context, f *input.File) (FileResult, error)
 
 // checkpoint commits the correlator's state with the source position.
 func (in *Ingester) checkpoint(ctx context.Context, src *Source) error {
+	var err error
 	if src != nil && src.Fingerprint != "" {
 		src.Updated = in.opts.Now()
-		return in.Commit(ctx, *src)
+		_, err = in.Commit(ctx, *src)
+	} else {
+		_, err = in.Commit(ctx)
 	}
-	return in.Commit(ctx)
+	return err
 }
 
 // Process feeds one event, for a caller that reads logs itself (pfdiag
@@ -172,11 +175,13 @@ func (in *Ingester) Process(ev *parser.Event) { in.c.Process(ev) }
 
 // Commit writes a checkpoint: the messages finished so far, the state of
 // the others and the hour aggregates, atomically with the read positions
-// given (each replaces the stored Source with the same Fingerprint).
-func (in *Ingester) Commit(ctx context.Context, srcs ...Source) error {
+// given (each replaces the stored Source with the same Fingerprint). It
+// returns the checkpoint committed (its Hours are what the index added;
+// they and its messages must not be changed).
+func (in *Ingester) Commit(ctx context.Context, srcs ...Source) (*Checkpoint, error) {
 	cp := in.c.Checkpoint()
 	if err := in.idx.Append(ctx, in.c.TakeDone()); err != nil {
-		return err
+		return nil, err
 	}
 	for _, s := range srcs {
 		if s.Fingerprint == "" {
@@ -186,9 +191,9 @@ func (in *Ingester) Commit(ctx context.Context, srcs ...Source) error {
 		in.sources[s.Fingerprint] = s
 	}
 	if err := in.idx.Commit(ctx, cp); err != nil {
-		return fmt.Errorf("commit checkpoint: %w", err)
+		return nil, fmt.Errorf("commit checkpoint: %w", err)
 	}
-	return nil
+	return cp, nil
 }
 
 // Sources returns the read positions the index had when the Ingester was

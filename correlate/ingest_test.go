@@ -298,8 +298,12 @@ func TestFeedAndCommit(t *testing.T) {
 		last = r.Event()
 	}
 	src := correlate.Source{Fingerprint: "fp-live", Name: "mail.log", Offset: last.End, Lines: last.Line}
-	if err := in.Commit(ctx, src); err != nil {
+	cp, err := in.Commit(ctx, src)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(cp.Hours) == 0 || len(cp.Sources) != 1 {
+		t.Errorf("checkpoint returned: %d hours, %d sources", len(cp.Hours), len(cp.Sources))
 	}
 	want := []string{
 		"1E708258AAE r@example.com sent ",
@@ -319,4 +323,15 @@ func TestFeedAndCommit(t *testing.T) {
 	if srcs := again.Sources(); len(srcs) != 1 || srcs[0].Offset != int64(len(text)) || srcs[0].Lines != int64(len(contentFilter("child first"))) {
 		t.Errorf("positions after Commit: %+v", srcs)
 	}
+}
+
+// TestCheckpointPositionsChangeNothing: where checkpoints fall (every 997
+// lines, or only at the end) does not change a single record or count.
+func TestCheckpointPositionsChangeNothing(t *testing.T) {
+	logPath, _ := genlog(t, t.TempDir(), "--lines", "30000", "--seed", "17", "--hosts", "2")
+	often := memindex.New()
+	readFile(t, often, ingestOpts(997), logPath)
+	once := memindex.New()
+	readFile(t, once, ingestOpts(0), logPath)
+	sameIndex(t, often, once)
 }

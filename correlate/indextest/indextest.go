@@ -432,7 +432,8 @@ func testSourcesState(t *testing.T, idx correlate.Index) {
 	ctx := context.Background()
 	s1 := correlate.Source{Fingerprint: "fp1", Name: "/var/log/mail.log", Dev: 2049, Ino: 77, Offset: 100, Lines: 2, Size: 100, ModTime: base, Updated: base}
 	s2 := correlate.Source{Fingerprint: "fp2", Name: "/var/log/mail.log.1.gz", Compression: "gzip", Offset: 5000, Lines: 40}
-	commit(t, idx, &correlate.Checkpoint{Sources: []correlate.Source{s1, s2}, State: []byte("state-1")})
+	s3 := correlate.Source{Fingerprint: "journal:postfix*", Name: "journal", Cursor: "s=0123;i=42;b=abcd", Lines: 7}
+	commit(t, idx, &correlate.Checkpoint{Sources: []correlate.Source{s1, s2, s3}, State: []byte("state-1")})
 	s1.Offset, s1.Lines, s1.Name = 250, 5, "/var/log/mail.log.1"
 	commit(t, idx, &correlate.Checkpoint{Sources: []correlate.Source{s1}})
 	snap, err := idx.Load(ctx)
@@ -442,7 +443,7 @@ func testSourcesState(t *testing.T, idx correlate.Index) {
 	if string(snap.State) != "state-1" {
 		t.Errorf("state = %q (a nil State must keep the stored one)", snap.State)
 	}
-	if len(snap.Sources) != 2 {
+	if len(snap.Sources) != 3 {
 		t.Fatalf("sources = %+v", snap.Sources)
 	}
 	got := map[string]correlate.Source{}
@@ -455,12 +456,15 @@ func testSourcesState(t *testing.T, idx correlate.Index) {
 	if g := got["fp2"]; g.Offset != 5000 || g.Compression != "gzip" {
 		t.Errorf("fp2 = %+v", g)
 	}
+	if g := got["journal:postfix*"]; g.Cursor != "s=0123;i=42;b=abcd" || g.Lines != 7 {
+		t.Errorf("journal = %+v", g)
+	}
 	commit(t, idx, &correlate.Checkpoint{State: []byte("state-2")})
 	if snap, _ = idx.Load(ctx); string(snap.State) != "state-2" {
 		t.Errorf("state = %q, want state-2", snap.State)
 	}
 	srcs, err := idx.Sources(ctx)
-	if err != nil || len(srcs) != 2 {
+	if err != nil || len(srcs) != 3 {
 		t.Errorf("Sources = %v, %v", srcs, err)
 	}
 }
