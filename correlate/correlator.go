@@ -86,6 +86,7 @@ type openState struct {
 	counted   byte // traffic bucket counted in: 'r' received, 'n' notification, 'i' re-injected
 	countedAt int64
 	doneAt    time.Time
+	doneSeq   int64
 	rcptIdx   map[string]int // recipients by address, for large messages
 	next      *Message       // next incarnation in the queue with the same queue ID
 }
@@ -162,6 +163,10 @@ type Correlator struct {
 // sweepEvery is how often (events) stale messages, sessions and expected
 // links are looked for.
 const sweepEvery = 1 << 16
+
+// graceLines bounds the grace period in lines too, whatever the log's
+// clock does.
+const graceLines = 1 << 15
 
 // New returns a Correlator.
 func New(opts Options) *Correlator {
@@ -434,9 +439,14 @@ func (c *Correlator) touch(m *Message) {
 func (c *Correlator) Process(ev *parser.Event) {
 	c.seq++
 	t := ev.Time
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		t = c.now
-	} else if t.After(c.now) {
+	case t.After(c.now) || c.now.Sub(t) > time.Hour:
+		// Log time follows the log: forward, and back when the log's
+		// clock jumps back (year inference after the file's mtime, a
+		// host's clock reset). Small steps back are several writers'
+		// lines arriving out of order.
 		c.now = t
 	}
 	host := c.host(ev.Host)
@@ -723,7 +733,7 @@ func (c *Correlator) classify(reason, daemon, status, dsn, relay, domain string)
 		cat = Unclassified
 	}
 	cat = c.strs.get([]byte(cat))
-	if len(c.catCache) >= 1<<14 {
+	if len(c.catCache) >= 1<<12 {
 		clear(c.catCache)
 	}
 	c.catCache[key] = cat
@@ -1093,6 +1103,7 @@ func (c *Correlator) toGrace(root *Message) {
 	root.state.finished = root.state.finished || root.Fate.Final()
 	root.state.inGrace = true
 	root.state.doneAt = c.now
+	root.state.doneSeq = c.seq
 	c.grace = append(c.grace, root)
 }
 
@@ -1106,7 +1117,11 @@ func (c *Correlator) drainGrace(all bool) {
 			c.graceAt++
 			continue
 		}
-		if r.state.inGrace && !all && !r.state.doneAt.Before(c.now.Add(-c.opts.Grace)) {
+		// Waiting: finished less than Grace ago in log time (and not
+		// after "now": the log's clock went back since) and less than
+		// graceLines lines ago.
+		if r.state.inGrace && !all && !r.state.doneAt.Before(c.now.Add(-c.opts.Grace)) &&
+			!r.state.doneAt.After(c.now) && c.seq-r.state.doneSeq < graceLines {
 			break
 		}
 		c.grace[c.graceAt] = nil
@@ -1320,6 +1335,16 @@ func compareRef(a, b *Ref) int {
 	return cmpStr(a.QueueID, b.QueueID)
 }
 
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
 func cmpStr(a, b string) int {
 	switch {
 	case a < b:
@@ -1425,15 +1450,16 @@ func (c *Correlator) Restore(s *Snapshot) error {
 	}
 	// The grace queue drains in completion order.
 	slices.SortStableFunc(c.grace, func(a, b *Message) int {
-		if x := a.state.doneAt.Compare(b.state.doneAt); x != 0 {
-			return x
+		if a.state.doneSeq != b.state.doneSeq {
+			return cmpInt(a.state.doneSeq, b.state.doneSeq)
 		}
 		return compareRef(&a.Ref, &b.Ref)
 	})
 	return nil
 }
 
-const stateVersion = 1
+// stateVersion 2 added the grace queue's line numbers.
+const stateVersion = 2
 
 func (c *Correlator) encodeState() []byte {
 	e := encoder{}
@@ -1500,6 +1526,7 @@ func (c *Correlator) encodeState() []byte {
 		e.str(r.QueueID)
 		e.abstime(r.First)
 		e.abstime(r.state.doneAt)
+		e.varint(r.state.doneSeq)
 	}
 	return e.b
 }
@@ -1509,7 +1536,8 @@ func (c *Correlator) decodeState(b []byte, byRef map[Ref]*Message) error {
 		return nil
 	}
 	d := decoder{b: b}
-	if v := d.byte(); v != stateVersion {
+	v := d.byte()
+	if v != 1 && v != stateVersion {
 		return fmt.Errorf("correlator state: %w: version %d", ErrCorrupt, v)
 	}
 	c.seq = d.varint()
@@ -1538,12 +1566,15 @@ func (c *Correlator) decodeState(b []byte, byRef map[Ref]*Message) error {
 			m.state.counted, m.state.countedAt, m.state.expired = counted, at, expired
 		}
 	}
-	for n := d.count(5); n > 0 && d.err == nil; n-- {
+	for n := d.count(6); n > 0 && d.err == nil; n-- {
 		var r Ref
 		r.Host, r.Instance, r.QueueID, r.First = d.str(), d.str(), d.str(), d.abstime()
-		done := d.abstime()
+		done, seq := d.abstime(), c.seq
+		if v >= 2 {
+			seq = d.varint()
+		}
 		if m := byRef[normRef(r)]; m != nil && m.state != nil && m.state.inGrace {
-			m.state.doneAt = done
+			m.state.doneAt, m.state.doneSeq = done, seq
 		}
 	}
 	if d.err != nil {

@@ -2,6 +2,7 @@ package correlate_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -461,5 +462,35 @@ func TestNeverQueuedIsAborted(t *testing.T) {
 	feed(t, idx, lines...)
 	if m := one(t, idx, "3C4D5E6F70"); m.Fate != correlate.FateAborted {
 		t.Errorf("fate %v after the sweep, want aborted", m.Fate)
+	}
+}
+
+// TestLogClockJumpsBack: the log's clock jumps back (a year, as year
+// inference does after a file's modification time) and forward again;
+// finished messages still leave memory.
+func TestLogClockJumpsBack(t *testing.T) {
+	var lines []string
+	msg := func(ts time.Time, qid string) {
+		s := ts.Format(time.RFC3339)
+		lines = append(lines,
+			s+" mail postfix/pickup[1]: "+qid+": uid=0 from=<a@x.test>",
+			s+" mail postfix/qmgr[2]: "+qid+": from=<a@x.test>, size=300, nrcpt=1 (queue active)",
+			s+" mail postfix/smtp[3]: "+qid+": to=<b@y.test>, relay=mx.y.test[192.0.2.1]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 ok)",
+			s+" mail postfix/qmgr[2]: "+qid+": removed",
+		)
+	}
+	base := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	msg(base.AddDate(1, 0, 0), "F0000000001") // a year ahead
+	for i := 0; i < 6000; i++ {
+		msg(base.Add(time.Duration(i)*time.Second), fmt.Sprintf("A%010X", i))
+	}
+	msg(base.AddDate(1, 0, 1), "F0000000002") // ahead again
+	for i := 0; i < 6000; i++ {
+		msg(base.Add(time.Duration(6000+i)*time.Second), fmt.Sprintf("B%010X", i))
+	}
+	in := feed(t, memindex.New(), lines...)
+	st := in.Correlator().Stats()
+	if st.Messages != 12002 || st.Finished < 11900 {
+		t.Errorf("%d messages, %d written as finished: finished messages stay in memory when the clock jumps", st.Messages, st.Finished)
 	}
 }

@@ -115,7 +115,7 @@ const (
 	pHour   = 'h'
 
 	chunkMessages = 4096
-	chunkBytes    = 512 << 10
+	chunkBytes    = 128 << 10
 	chunkVersion  = 1
 	hourCompact   = 8 // merge an hour's versions into one beyond this many
 )
