@@ -410,9 +410,9 @@ func (f *Follower) openCur() error {
 	}
 	f.waiting, f.denied = false, false
 	p := &plain{f: file}
-	p.pos = Position{Name: f.name, File: f.path, Size: st.Size(), ModTime: st.ModTime()}
+	p.pos = Position{Name: f.name, File: f.path}
 	p.pos.Dev, p.pos.Ino = statID(st)
-	p.readHead()
+	p.readHeadSize()
 	first := !f.opened
 	f.opened = true
 	f.cur = p
@@ -420,7 +420,7 @@ func (f *Follower) openCur() error {
 		return nil // a new file after rotation: from its start
 	}
 	if k, ok := f.opts.Known(p.pos.Fingerprint); ok && p.pos.Fingerprint != "" {
-		if k.Offset <= st.Size() {
+		if k.Offset <= p.pos.Size {
 			p.pos.Offset, p.pos.Lines = k.Offset, k.Lines
 			f.note(p.pos, NoteResume, fmt.Sprintf("resuming %s at byte %d (line %d)", f.path, k.Offset, k.Lines), 0)
 			return nil
@@ -430,7 +430,7 @@ func (f *Follower) openCur() error {
 		if err := p.seekEnd(); err != nil {
 			return err
 		}
-		f.note(p.pos, NoteResume, fmt.Sprintf("%s is shorter (%d bytes) than when pfdiag read it (%d): starting at its end", f.path, st.Size(), k.Offset), 0)
+		f.note(p.pos, NoteResume, fmt.Sprintf("%s is shorter (%d bytes) than when pfdiag read it (%d): starting at its end", f.path, p.pos.Size, k.Offset), 0)
 		return nil
 	}
 	if f.opts.FromEnd && len(f.opts.Resume) == 0 {
@@ -587,17 +587,17 @@ func (f *Follower) check(now time.Time) bool {
 		f.note(cur.pos, NoteRotated, fmt.Sprintf("%s was rotated (renamed or deleted) at byte %d (line %d); draining the old file", f.path, cur.pos.Offset, cur.pos.Lines), 0)
 		return true
 	}
+	prevSize := cur.pos.Size
+	if cur.head == nil && cur.pos.Offset == 0 {
+		// Note the first line as soon as it is there, read or not: it
+		// is how a truncation and its copy are recognised.
+		cur.readHeadSize()
+	}
 	fst, err := cur.f.Stat()
 	if err != nil {
 		return false
 	}
-	prevSize := cur.pos.Size
 	cur.pos.Size, cur.pos.ModTime = fst.Size(), fst.ModTime()
-	if cur.head == nil && cur.pos.Offset == 0 {
-		// Note the first line as soon as it is there, read or not: it
-		// is how a truncation and its copy are recognised.
-		cur.readHead()
-	}
 	reading := cur.pos.Offset + int64(len(cur.long.head)) + cur.long.skip
 	// A file only shrinks when truncated, even if not below what was read.
 	truncated := fst.Size() < reading || fst.Size() < prevSize
@@ -615,10 +615,22 @@ func (f *Follower) check(now time.Time) bool {
 	} else if prevSize > cur.pos.Offset {
 		f.note(cur.pos, NoteMissed, fmt.Sprintf("%s was truncated before its first line was complete: %d bytes not read", f.path, prevSize-cur.pos.Offset), prevSize-cur.pos.Offset)
 	}
-	cur.pos = Position{Name: f.name, File: f.path, Dev: cur.pos.Dev, Ino: cur.pos.Ino, Size: fst.Size(), ModTime: fst.ModTime()}
+	cur.pos = Position{Name: f.name, File: f.path, Dev: cur.pos.Dev, Ino: cur.pos.Ino}
 	cur.head, cur.long = nil, longLine{}
-	cur.readHead()
+	cur.readHeadSize()
 	return true
+}
+
+// readHeadSize reads the first line, then the size. In this order the
+// size is one the content with that first line had: a size taken before
+// and a first line read after a copytruncate would make the next check
+// see the new content shrink, take it for truncated too, and read it
+// twice (from the file and, once logrotate copies it, from its copy).
+func (p *plain) readHeadSize() {
+	p.readHead()
+	if st, err := p.f.Stat(); err == nil {
+		p.pos.Size, p.pos.ModTime = st.Size(), st.ModTime()
+	}
 }
 
 // readHead reads the first line from the file.
