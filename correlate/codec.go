@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/pfdiag/pfdiag/parser"
@@ -423,12 +424,10 @@ func (d *decoder) message(depth int) *Message {
 // AppendHour appends the binary encoding of h to b. Map entries are
 // written in no particular order; DecodeHour does not depend on it.
 func AppendHour(b []byte, h *Hour) []byte {
-	if b == nil {
-		// Rows take 60-150 bytes: size the buffer once instead of
-		// doubling it through hundreds of kilobytes.
-		n := len(h.Lines) + len(h.Traffic) + len(h.Deliveries) + len(h.Senders) + len(h.Rejects) + len(h.Warnings)
-		b = make([]byte, 0, 256+40*len(h.Lines)+120*(n-len(h.Lines))+len(h.Delays)*5*NumDelayBuckets*2+len(h.Samples)*200)
-	}
+	// Rows take 60-150 bytes: size the buffer once instead of doubling
+	// it through hundreds of kilobytes (also when b holds a prefix).
+	n := len(h.Lines) + len(h.Traffic) + len(h.Deliveries) + len(h.Senders) + len(h.Rejects) + len(h.Warnings)
+	b = slices.Grow(b, 256+40*len(h.Lines)+120*(n-len(h.Lines))+len(h.Delays)*5*NumDelayBuckets*2+len(h.Samples)*200)
 	e := encoder{b: b}
 	e.byte(hourVersion)
 	e.abstime(h.Start)

@@ -62,7 +62,7 @@ type Batch struct {
 
 // blockSize balances pipelining against the memory held by in-flight
 // events (an Event is about 1 KiB).
-const blockSize = 256 << 10
+const blockSize = 64 << 10
 
 // NewBatchReader returns a BatchReader over r. Goroutines start on the
 // first call to Next; Close stops them.
@@ -72,8 +72,8 @@ func NewBatchReader(r io.Reader, opts Options) *BatchReader {
 		w = 8
 	}
 	block := blockSize
-	if m := opts.maxLine(); block < 4*m {
-		block = 4 * m
+	if m := opts.maxLine(); block < m+m/2 {
+		block = m + m/2
 	}
 	return &BatchReader{
 		opts: opts, src: r, workers: w, block: block,

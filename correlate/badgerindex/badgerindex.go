@@ -597,8 +597,19 @@ func (x *Index) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 		state:   slices.Clone(cp.State),
 		done:    make(chan error, 1),
 	}
-	for _, m := range cp.Open {
-		job.open = append(job.open, openRec{base: openBase(m.Ref), val: correlate.AppendMessage(nil, m)})
+	// One buffer for all the open records (thousands of small ones
+	// otherwise, each grown from nothing).
+	var buf []byte
+	ends := make([]int, len(cp.Open))
+	for i, m := range cp.Open {
+		buf = correlate.AppendMessage(buf, m)
+		ends[i] = len(buf)
+	}
+	job.open = make([]openRec, len(cp.Open))
+	start := 0
+	for i, m := range cp.Open {
+		job.open[i] = openRec{base: openBase(m.Ref), val: buf[start:ends[i]:ends[i]]}
+		start = ends[i]
 	}
 	x.pending = job.done
 	x.w.submit(job)
