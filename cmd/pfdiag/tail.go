@@ -49,8 +49,10 @@ const journalCursorSep = " cursor="
 func cmdTail(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "tail", "[flags] [FILE|-]")
 	idxFlags := addIndexFlags(fs, true)
-	poll := fs.Bool("poll", false, "check the file with stat instead of inotify (NFS and other filesystems without inotify)")
-	pollInterval := fs.Duration("poll-interval", 250*time.Millisecond, "with --poll: how often to look")
+	poll := fs.Bool("poll", false, "check the file with stat every 250ms instead of inotify (NFS and other filesystems without inotify)")
+	// --poll is nxadm/tail's polling watcher, whose interval is fixed.
+	fs.Duration("poll-interval", 250*time.Millisecond, "ignored")
+	fs.MarkDeprecated("poll-interval", "--poll checks every 250ms (nxadm/tail's polling watcher); the value is ignored")
 	journal := fs.Bool("journal", false, "follow the systemd journal (journalctl -f -o json) instead of a file")
 	units := fs.StringArray("unit", []string{"postfix*"}, "with --journal: systemd unit `PATTERN` (journalctl -u); repeatable")
 	journalctl := fs.String("journalctl", "journalctl", "with --journal: the journalctl `PATH` to run")
@@ -96,8 +98,6 @@ func cmdTail(ctx context.Context, e *env, args []string) error {
 		return usagef("--window must be positive")
 	case *cpInterval <= 0 || *cpLines < 1:
 		return usagef("--checkpoint-interval and --checkpoint-lines must be positive")
-	case *pollInterval <= 0:
-		return usagef("--poll-interval must be positive")
 	}
 	eng, err := rules.New(*ruleFiles...)
 	if err != nil {
@@ -123,7 +123,7 @@ func cmdTail(ctx context.Context, e *env, args []string) error {
 	t.setHealth(true, "starting")
 	runErr := t.run(ctx, tailSetup{
 		path: path, journal: *journal, units: *units, journalctl: *journalctl, journalDir: *journalDir,
-		poll: *poll, pollInterval: *pollInterval, fromEnd: *fromEnd, listen: *listen,
+		poll: *poll, fromEnd: *fromEnd, listen: *listen,
 		topDomains: *topDomains, topHosts: *topHosts,
 	})
 	if err := idx.Close(); err != nil && runErr == nil {
@@ -137,7 +137,6 @@ type tailSetup struct {
 	path, journalctl, journalDir, listen string
 	units                                []string
 	journal, poll, fromEnd               bool
-	pollInterval                         time.Duration
 	topDomains, topHosts                 int
 }
 
@@ -373,7 +372,7 @@ func (t *tailer) openSource(s tailSetup, sources []correlate.Source) (follow.Sou
 		}
 	}
 	f, err := follow.Open(s.path, follow.Options{
-		Poll: s.poll, PollInterval: s.pollInterval, FromEnd: s.fromEnd, Resume: resume, Since: since,
+		Poll: s.poll, FromEnd: s.fromEnd, Resume: resume, Since: since,
 		Known: func(fp string) (follow.Position, bool) {
 			src, ok := known[fp]
 			return positionOf(src), ok

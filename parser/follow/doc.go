@@ -24,13 +24,38 @@
 // first, then every newer file, so lines written while pfdiag was down are
 // not lost, and none is read twice.
 //
-// Change notification is inotify on the file's directory (fsnotify), so an
-// idle follower uses no CPU; Options.Poll checks with stat instead, for
-// filesystems where inotify says nothing (NFS, some FUSE and container
-// mounts). github.com/nxadm/tail, the usual choice, is not used: it reopens
-// a renamed file without draining the old descriptor, cannot tell which
-// file a line came from, misses a copytruncate when the file grows back
-// before its stat, and its watcher exits the process on a stat error.
+// Change notification is github.com/nxadm/tail's watch layer: a
+// FileWatcher (watch.NewInotifyFileWatcher, or watch.NewPollingFileWatcher
+// with Options.Poll, for NFS and other filesystems where inotify says
+// nothing) armed on the path, ChangeEvents while a file is there and
+// BlockUntilExists while none is, so an idle follower uses no CPU. What
+// the events mean is decided here, by stat and by the first line, not by
+// their kind: a Truncated event is not needed to see a copytruncate, and
+// Deleted only says that the watcher has ended and the next must be armed.
+// The watcher follows the path, not the renamed file: while a rotated file
+// is drained (at most Options.Drain after its last write) or a truncated
+// file's copy is looked for (CopyWait), they are looked at every 100ms.
+//
+// nxadm/tail's Tail type is not used: with ReOpen it reopens a renamed
+// file at once without reading what the writer still appends to it until
+// it reopens (those lines are lost: TestTailFileLosesRenamedLines shows
+// it), its lines do not say which file they came from (no exact resume),
+// and it misses a copytruncate when the file grows back before its stat.
+//
+// Two properties of the watch layer are designed around. Its inotify
+// tracker is shared by the process and keyed by path, and its goroutine
+// removes a watch on its own after the tomb dies: a watcher is stopped,
+// and the tracker's hold on the path released, before the next is armed
+// (so one Follower per path per process). And its goroutines call
+// util.Fatal, which exits the process, when stat fails with an error
+// other than "does not exist" (permission taken away from the directory,
+// an NFS stale handle), as does the tracker if it cannot create its
+// inotify instance. A watcher is therefore only armed on a path that stat
+// has just found, inotify is tried before the tracker first uses it (else
+// polling), and a stat error keeps the follower looking every second
+// instead of arming. The exit that remains possible loses nothing: the
+// caller commits positions with the state they produced, and the next run
+// resumes there (the systemd unit restarts on failure).
 //
 // It does not parse lines (package parser does) nor store positions (the
 // caller commits them with the state they produced, in correlate's index).

@@ -21,9 +21,6 @@ var modes = []struct {
 
 func openFollower(t *testing.T, path string, opts Options) *Follower {
 	t.Helper()
-	if opts.PollInterval == 0 {
-		opts.PollInterval = 20 * time.Millisecond
-	}
 	f, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)

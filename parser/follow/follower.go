@@ -9,19 +9,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 )
 
 // Options configure a Follower. The zero value follows with inotify from
 // the start of the file.
 type Options struct {
-	// Poll checks the file with stat every PollInterval instead of
-	// waiting for inotify events.
-	Poll         bool
-	PollInterval time.Duration // default 250ms
+	// Poll checks the file with stat (nxadm/tail's polling watcher,
+	// every 250ms) instead of waiting for inotify events.
+	Poll bool
 	// Known returns the committed position of a content, by fingerprint
 	// (the index's sources); nil knows nothing.
 	Known func(fingerprint string) (Position, bool)
@@ -49,14 +45,15 @@ type Options struct {
 }
 
 // checkInterval is how often renamed files and missing copies are looked
-// at while there are any (nothing notifies writes to a deleted file).
+// at while there are any: the watcher follows the path, and nothing
+// notifies writes to a deleted file. It lasts Options.Drain after the
+// last write at most (CopyWait for a copy).
 const checkInterval = 100 * time.Millisecond
 
 // Follower follows one log file by name. See the package documentation.
 type Follower struct {
 	path string // as given, for opening
 	name string // absolute, cleaned: Position.Name
-	base string
 	opts Options
 
 	notes  []Chunk
@@ -70,10 +67,9 @@ type Follower struct {
 	waiting  bool // a NoteWaiting was given for the missing file
 	denied   bool // a NoteError was given for an unreadable file
 
-	w     *fsnotify.Watcher
-	wake  chan struct{}
-	poll  *time.Ticker
+	n     *notifier
 	timer *time.Timer
+	wakes int // times wait was entered: how often an idle follower wakes (tests)
 }
 
 // plain is a plain file read with pread: the live file, or a renamed one
@@ -96,10 +92,9 @@ type copyWait struct {
 
 // Open starts following path. The directory must exist; the file may not
 // (yet). It decides what to read first from opts.Known and opts.Resume.
+// Only one Follower of a path may be open at a time in a process:
+// nxadm/tail's inotify tracker keys its watches by path.
 func Open(path string, opts Options) (*Follower, error) {
-	if opts.PollInterval <= 0 {
-		opts.PollInterval = 250 * time.Millisecond
-	}
 	if opts.Drain <= 0 {
 		opts.Drain = 10 * time.Second
 	}
@@ -116,7 +111,7 @@ func Open(path string, opts Options) (*Follower, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Follower{path: path, name: abs, base: filepath.Base(abs), opts: opts}
+	f := &Follower{path: path, name: abs, opts: opts}
 	dir := filepath.Dir(abs)
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -130,14 +125,9 @@ func Open(path string, opts Options) (*Follower, error) {
 	}
 	f.timer = time.NewTimer(time.Hour)
 	f.timer.Stop()
-	if opts.Poll {
-		f.poll = time.NewTicker(opts.PollInterval)
-	} else if err := f.watch(dir); err != nil {
-		// inotify unavailable (limits reached, unsupported filesystem):
-		// polling still works.
-		f.poll = time.NewTicker(opts.PollInterval)
-		f.note(Position{Name: f.name, File: path}, NoteError, fmt.Sprintf("inotify unavailable (%v): polling %s every %v", err, path, opts.PollInterval), 0)
-	}
+	f.n = newNotifier(abs, opts.Poll, func(text string) {
+		f.note(Position{Name: f.name, File: f.path}, NoteError, text, 0)
+	})
 	if err := f.openCur(); err != nil {
 		f.Close()
 		return nil, err
@@ -149,57 +139,11 @@ func Open(path string, opts Options) (*Follower, error) {
 	return f, nil
 }
 
-// watch watches the file's directory: writes to the file and to its
-// rotated copies, creations, renames and deletions all wake Next.
-func (f *Follower) watch(dir string) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return err
-	}
-	if err := w.Add(dir); err != nil {
-		w.Close()
-		return err
-	}
-	f.w = w
-	f.wake = make(chan struct{}, 1)
-	wake, base := f.wake, f.base
-	go func() {
-		for {
-			select {
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				if strings.HasPrefix(filepath.Base(ev.Name), base) {
-					notify(wake)
-				}
-			case _, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				notify(wake) // an overflow lost events: look again
-			}
-		}
-	}()
-	return nil
-}
-
-func notify(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
-
-// Close stops following and closes every file.
+// Close stops following and closes every file. It returns once the
+// watcher has let go of the path, so that it can be followed again at
+// once. Not to be called while Next runs.
 func (f *Follower) Close() error {
-	if f.w != nil {
-		f.w.Close()
-		f.w = nil
-	}
-	if f.poll != nil {
-		f.poll.Stop()
-	}
+	f.n.stop()
 	f.timer.Stop()
 	for _, q := range f.queue {
 		q.o.f.Close()
@@ -260,20 +204,37 @@ func (f *Follower) Next(ctx context.Context, dst []byte) (Chunk, error) {
 
 // wait blocks until something may have changed.
 func (f *Follower) wait(ctx context.Context) error {
-	var tick, timer <-chan time.Time
-	if f.poll != nil {
-		tick = f.poll.C
+	f.wakes++
+	n := f.n
+	if n.arm() || len(f.notes) > 0 {
+		return nil
 	}
+	var d time.Duration
 	if len(f.old) > 0 || f.copy != nil {
-		f.timer.Reset(checkInterval)
+		d = checkInterval
+	}
+	if n.retry && (d == 0 || retryInterval < d) {
+		d = retryInterval
+	}
+	var timer <-chan time.Time
+	if d > 0 {
+		f.timer.Reset(d)
 		timer = f.timer.C
 		defer f.timer.Stop()
+	}
+	var modified, truncated, deleted <-chan bool
+	if n.changes != nil {
+		modified, truncated, deleted = n.changes.Modified, n.changes.Truncated, n.changes.Deleted
 	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-f.wake: // nil without inotify
-	case <-tick:
+	case <-modified:
+	case <-truncated: // told by the first line changing (check), not by size alone
+	case <-deleted:
+		n.deleted()
+	case err := <-n.exists: // nil while the file exists
+		n.existed(err)
 	case <-timer:
 	}
 	return nil
