@@ -239,6 +239,27 @@ func NewHour(t time.Time) *Hour {
 	}
 }
 
+// hourSizes are map sizes an Hour is made with: the previous hour's,
+// so that a busy hour's maps do not grow (rehashing every key) from empty.
+type hourSizes struct{ lines, deliveries, senders, rejects, warnings int }
+
+func (h *Hour) sizes() hourSizes {
+	return hourSizes{len(h.Lines), len(h.Deliveries), len(h.Senders), len(h.Rejects), len(h.Warnings)}
+}
+
+func newHourSized(t time.Time, n hourSizes) *Hour {
+	return &Hour{
+		Start:      t.UTC().Truncate(time.Hour),
+		Lines:      make(map[LineKey]int64, n.lines),
+		Traffic:    map[HostKey]*Traffic{},
+		Deliveries: make(map[DeliveryKey]*DeliveryStat, n.deliveries),
+		Senders:    make(map[SenderKey]*SenderStat, n.senders),
+		Rejects:    make(map[RejectKey]*RejectStat, n.rejects),
+		Warnings:   make(map[WarningKey]*WarningStat, n.warnings),
+		Delays:     map[DelayKey]*DelayStat{},
+	}
+}
+
 func (h *Hour) traffic(k HostKey) *Traffic {
 	t := h.Traffic[k]
 	if t == nil {

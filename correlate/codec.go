@@ -421,13 +421,19 @@ func (d *decoder) message(depth int) *Message {
 	return m
 }
 
+// HourSizeHint is a little more than the size of h's encoding (rows take
+// 60-200 bytes).
+func HourSizeHint(h *Hour) int {
+	n := len(h.Lines) + len(h.Traffic) + len(h.Deliveries) + len(h.Senders) + len(h.Rejects) + len(h.Warnings)
+	return 256 + 40*len(h.Lines) + 160*(n-len(h.Lines)) + len(h.Delays)*5*NumDelayBuckets*2 + len(h.Samples)*200
+}
+
 // AppendHour appends the binary encoding of h to b. Map entries are
 // written in no particular order; DecodeHour does not depend on it.
 func AppendHour(b []byte, h *Hour) []byte {
-	// Rows take 60-150 bytes: size the buffer once instead of doubling
-	// it through hundreds of kilobytes (also when b holds a prefix).
-	n := len(h.Lines) + len(h.Traffic) + len(h.Deliveries) + len(h.Senders) + len(h.Rejects) + len(h.Warnings)
-	b = slices.Grow(b, 256+40*len(h.Lines)+120*(n-len(h.Lines))+len(h.Delays)*5*NumDelayBuckets*2+len(h.Samples)*200)
+	// Size the buffer once instead of doubling it through hundreds of
+	// kilobytes (also when b holds a prefix).
+	b = slices.Grow(b, HourSizeHint(h))
 	e := encoder{b: b}
 	e.byte(hourVersion)
 	e.abstime(h.Start)

@@ -3,8 +3,10 @@ package correlate
 import (
 	"bytes"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/pfdiag/pfdiag/parser"
 )
@@ -88,6 +90,8 @@ type openState struct {
 	doneAt    time.Time
 	doneSeq   int64
 	rcptIdx   map[string]int // recipients by address, for large messages
+	spareR    []Recipient    // room for the first recipient, allocated with the message
+	spareA    []Attempt      // room for the first attempt, allocated with the message
 	next      *Message       // next incarnation in the queue with the same queue ID
 }
 
@@ -115,6 +119,44 @@ type hourAcc struct {
 	lastTr     *Traffic
 	delayCache [4]delayEntry
 	delayNext  int
+	dcache     *[256]deliveryEntry
+}
+
+// deliveryEntry caches a DeliveryKey's stat by the identity of its
+// strings (interned: the same value is the same string), which is
+// cheaper than hashing and comparing seven strings.
+type deliveryEntry struct {
+	k DeliveryKey
+	s *DeliveryStat
+}
+
+// sameStr reports whether a and b are the same string in memory (equal
+// content follows; the converse need not hold).
+func sameStr(a, b string) bool {
+	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
+}
+
+func strID(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }
+
+// delivery returns the hour's stat for k, nil when there is none yet.
+func (a *hourAcc) delivery(k *DeliveryKey) (*DeliveryStat, *deliveryEntry) {
+	if a.dcache == nil {
+		a.dcache = new([256]deliveryEntry)
+	}
+	h := (strID(k.Domain)*31+strID(k.Relay))*31 + strID(k.Category) + uintptr(k.Status)
+	h ^= h >> 17
+	h *= 0x9e3779b1
+	e := &a.dcache[(h>>8)&255]
+	if e.s != nil && e.k.Status == k.Status && sameStr(e.k.Domain, k.Domain) && sameStr(e.k.Relay, k.Relay) &&
+		sameStr(e.k.Category, k.Category) && sameStr(e.k.Host, k.Host) && sameStr(e.k.Instance, k.Instance) &&
+		sameStr(e.k.Transport, k.Transport) {
+		return e.s, e
+	}
+	d := a.h.Deliveries[*k]
+	if d != nil {
+		e.k, e.s = *k, d
+	}
+	return d, e
 }
 
 type delayEntry struct {
@@ -144,6 +186,7 @@ type Correlator struct {
 	hours    map[int64]*hourAcc
 	curIdx   int64
 	cur      *hourAcc
+	sizeHint hourSizes // map sizes for the next hour
 	now      time.Time
 	seq      int64 // events processed over the index's life (sweeps are deterministic)
 	stats    Stats
@@ -154,7 +197,8 @@ type Correlator struct {
 	kb       []byte
 	scratch  []byte
 	rejCat   map[string]string
-	catCache map[string]string
+	catCache map[catKey]string
+	seed     maphash.Seed
 
 	lastHostB []byte
 	lastHost  string
@@ -179,10 +223,11 @@ func New(opts Options) *Correlator {
 		sessions: make(map[int]*session, 256),
 		hours:    map[int64]*hourAcc{},
 		curIdx:   -1 << 62,
-		strs:     newInterner(1 << 14),
-		reasons:  newInterner(1 << 12),
+		strs:     newInterner(1<<14, 1<<11),
+		reasons:  newInterner(1<<12, 1<<10),
 		rejCat:   map[string]string{},
-		catCache: map[string]string{},
+		catCache: map[catKey]string{},
+		seed:     maphash.MakeSeed(),
 	}
 }
 
@@ -349,7 +394,10 @@ func (c *Correlator) acc(t time.Time) *hourAcc {
 func (c *Correlator) accIdx(idx int64) *hourAcc {
 	a := c.hours[idx]
 	if a == nil {
-		a = &hourAcc{h: NewHour(time.Unix(idx*3600, 0)), lines: map[string]*[64]int64{}}
+		if c.cur != nil {
+			c.sizeHint = c.cur.h.sizes()
+		}
+		a = &hourAcc{h: newHourSized(time.Unix(idx*3600, 0), c.sizeHint), lines: map[string]*[64]int64{}}
 		c.hours[idx] = a
 	}
 	c.curIdx, c.cur = idx, a
@@ -413,12 +461,29 @@ func (c *Correlator) get(host string, inst, qid []byte, t time.Time) *Message {
 	return m
 }
 
+// newMessage allocates a message with its state, its first recipient and
+// that recipient's first attempt in one block: most messages have one
+// recipient, and four allocations per message were a third of the
+// correlator's.
+func newMessage() *Message {
+	b := new(struct {
+		m  Message
+		st openState
+		r  [1]Recipient
+		a  [1]Attempt
+	})
+	b.m.state = &b.st
+	// Slices stay nil until used (nil and empty differ to callers).
+	b.st.spareR = b.r[:0:1]
+	b.st.spareA = b.a[:0:1]
+	return &b.m
+}
+
 func (c *Correlator) create(host string, inst, qid []byte, t time.Time) *Message {
-	m := &Message{
-		Ref:      Ref{Host: host, Instance: c.tok.get(inst), QueueID: string(qid), First: t},
-		LastSeen: t,
-		state:    &openState{open: 1},
-	}
+	m := newMessage()
+	m.Ref = Ref{Host: host, Instance: c.tok.get(inst), QueueID: string(qid), First: t}
+	m.LastSeen = t
+	m.state.open = 1
 	c.activeAdd(m)
 	c.stats.Messages++
 	c.touch(m)
@@ -442,7 +507,7 @@ func (c *Correlator) Process(ev *parser.Event) {
 	switch {
 	case t.IsZero():
 		t = c.now
-	case t.After(c.now) || c.now.Sub(t) > time.Hour:
+	case t.After(c.now) || hourBefore(t, c.now):
 		// Log time follows the log: forward, and back when the log's
 		// clock jumps back (year inference after the file's mtime, a
 		// host's clock reset). Small steps back are several writers'
@@ -539,6 +604,13 @@ func (c *Correlator) Process(ev *parser.Event) {
 	if c.seq%sweepEvery == 0 {
 		c.sweep()
 	}
+}
+
+// hourBefore reports whether t is more than an hour before now
+// (now.Sub(t) > time.Hour without Duration's overflow handling).
+func hourBefore(t, now time.Time) bool {
+	d := now.Unix() - t.Unix()
+	return d > 3600 || d == 3600 && now.Nanosecond() > t.Nanosecond()
 }
 
 func (c *Correlator) sample(a *hourAcc, host string, ev *parser.Event, t time.Time) {
@@ -696,6 +768,10 @@ func (m *Message) recipientFor(to, origTo []byte) *Recipient {
 			}
 		}
 	}
+	if m.Recipients == nil && st != nil && st.spareR != nil {
+		// The first recipient goes in newMessage's slot.
+		m.Recipients, st.spareR = st.spareR, nil
+	}
 	m.Recipients = append(m.Recipients, Recipient{Address: string(to), OrigTo: string(origTo)})
 	if st != nil {
 		if st.rcptIdx == nil && len(m.Recipients) > 16 {
@@ -718,16 +794,22 @@ func (c *Correlator) classify(reason, daemon, status, dsn, relay, domain string)
 	if c.opts.Classify == nil {
 		return Unclassified
 	}
-	k := append(c.kb[:0], status...)
+	// Keyed by a seeded 64-bit hash of the fields and their length (as
+	// the rules engine's exact cache): no key string to build, copy and
+	// compare for texts of a few hundred bytes.
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	n := len(status)
+	h.WriteString(status)
 	for _, f := range [...]string{dsn, daemon, domain, relay, reason} {
-		k = append(k, 0)
-		k = append(k, f...)
+		h.WriteByte(0)
+		h.WriteString(f)
+		n += 1 + len(f)
 	}
-	c.kb = k
-	if cat, ok := c.catCache[string(k)]; ok {
+	key := catKey{h.Sum64(), n}
+	if cat, ok := c.catCache[key]; ok {
 		return cat
 	}
-	key := string(k)
 	cat := c.opts.Classify(reason, daemon, status, dsn, relay, domain)
 	if cat == "" {
 		cat = Unclassified
@@ -738,6 +820,11 @@ func (c *Correlator) classify(reason, daemon, status, dsn, relay, domain string)
 	}
 	c.catCache[key] = cat
 	return cat
+}
+
+type catKey struct {
+	h uint64
+	n int
 }
 
 func (c *Correlator) delivery(ev *parser.Event, host string, t time.Time) {
@@ -789,6 +876,9 @@ func (c *Correlator) delivery(ev *parser.Event, host string, t time.Time) {
 			at.QueuedAs = string(q)
 		}
 	}
+	if r.Attempts == nil && m.state.spareA != nil {
+		r.Attempts, m.state.spareA = m.state.spareA, nil
+	}
 	r.Attempts = append(r.Attempts, at)
 	if m.Fate != FateHeld {
 		r.Status = st
@@ -828,7 +918,7 @@ func (c *Correlator) account(m *Message, rcpt string, at *Attempt, domain string
 	}
 	k := DeliveryKey{Host: m.Host, Instance: m.Instance, Transport: at.Transport, Status: at.Status,
 		Category: at.Category, Domain: domain, Relay: at.Relay}
-	d := a.h.Deliveries[k]
+	d, e := a.delivery(&k)
 	if d == nil {
 		d = &DeliveryStat{First: t, SampleQueueID: m.QueueID, SampleRecipient: rcpt, SampleDSN: at.DSN}
 		if at.Status != StatusSent {
@@ -836,6 +926,7 @@ func (c *Correlator) account(m *Message, rcpt string, at *Attempt, domain string
 			d.SampleReason = at.Reason
 		}
 		a.h.Deliveries[k] = d
+		e.k, e.s = k, d
 	}
 	d.Count++
 	d.DelaySum += at.Delay
@@ -1407,6 +1498,9 @@ func (c *Correlator) Checkpoint() *Checkpoint {
 		if !a.h.Empty() {
 			cp.Hours = append(cp.Hours, a.h)
 		}
+	}
+	if c.cur != nil {
+		c.sizeHint = c.cur.h.sizes()
 	}
 	clear(c.hours)
 	c.cur, c.curIdx = nil, -1<<62

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"bytes"
+	"hash/maphash"
 	"strings"
 )
 
@@ -122,56 +123,62 @@ func localRelay(relay []byte) bool {
 // interner returns one string per distinct byte sequence so repeated
 // values (hosts, relays, daemons, common reasons) are allocated once. It
 // forgets everything when full, which bounds its memory.
+//
+// A small direct-mapped table in front of the map answers the values
+// that come back line after line (a relay, a domain, a deferral reason)
+// from memory that stays in cache: a lookup in the large map mostly
+// missed the CPU caches and cost several times the hashing.
 type interner struct {
-	m   map[string]string
-	max int
+	m     map[string]string
+	max   int
+	seed  maphash.Seed
+	front []string // len is a power of two
 }
 
-func newInterner(max int) *interner {
-	return &interner{m: make(map[string]string, 64), max: max}
+func newInterner(max, front int) *interner {
+	return &interner{m: make(map[string]string, 64), max: max, seed: maphash.MakeSeed(), front: make([]string, front)}
 }
 
 func (in *interner) get(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if s, ok := in.m[string(b)]; ok {
+	slot := &in.front[maphash.Bytes(in.seed, b)&uint64(len(in.front)-1)]
+	if s := *slot; len(s) == len(b) && s == string(b) {
 		return s
 	}
-	s := string(b)
-	if len(in.m) >= in.max {
-		clear(in.m)
+	s, ok := in.m[string(b)]
+	if !ok {
+		s = string(b)
+		if len(in.m) >= in.max {
+			clear(in.m)
+		}
+		in.m[s] = s
 	}
-	in.m[s] = s
+	*slot = s
 	return s
 }
 
 // tokens interns the few distinct short words a field takes (daemon,
-// instance, dsn, action, stage…) with a linear scan, cheaper than hashing
-// for a handful of values; past its size it replaces entries round-robin.
+// instance, dsn, action, stage…): a direct-mapped table indexed by a
+// hash of the length and three bytes, so a hit costs one comparison;
+// a collision replaces the slot's word.
 type tokens struct {
-	vals [48]string
-	n    int
-	next int
+	vals [256]string
 }
 
 func (t *tokens) get(b []byte) string {
-	if len(b) == 0 {
+	n := len(b)
+	if n == 0 {
 		return ""
 	}
-	for i := 0; i < t.n; i++ {
-		if s := t.vals[i]; len(s) == len(b) && s == string(b) {
-			return s
-		}
+	h := uint(n)*0x9e3779b1 ^ uint(b[0])*0x85ebca6b ^ uint(b[n-1])*0xc2b2ae35 ^ uint(b[n/2])*0x27d4eb2f
+	slot := &t.vals[(h>>16)&uint(len(t.vals)-1)]
+	if s := *slot; len(s) == n && s == string(b) {
+		return s
 	}
 	s := string(b)
-	if t.n < len(t.vals) {
-		t.vals[t.n] = s
-		t.n++
-	} else {
-		t.vals[t.next] = s
-		t.next = (t.next + 1) % len(t.vals)
-	}
+	*slot = s
 	return s
 }
 

@@ -43,6 +43,11 @@ func FuzzClassify(f *testing.F) {
 		if again := e.Classify(in); again != d {
 			t.Fatalf("second call differs:\n%+v\n%+v", d, again)
 		}
+		for i := 0; i < 2; i++ {
+			if c := e.Category(in); c != d.Category {
+				t.Fatalf("Category = %q, Classify says %q", c, d.Category)
+			}
+		}
 		fd := e.Finding(status, daemon, reason)
 		if !cats[fd.Category] || fd.Category == Unclassified {
 			t.Fatalf("finding category %q", fd.Category)

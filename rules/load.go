@@ -491,7 +491,8 @@ func phraseList(file string, v *yaml.Node) ([]string, error) {
 
 // engine compiles what was loaded.
 func (l *loader) engine() (*Engine, error) {
-	e := &Engine{cats: l.cats, norm: newTable[string, *entry](cacheLimit), exact: newTable[exactID, *Diagnosis](cacheLimit)}
+	e := &Engine{cats: l.cats, norm: newTable[string, *entry](cacheLimit), exact: newTable[exactID, *Diagnosis](cacheLimit),
+		exactCat: newTable[exactID, string](cacheLimit)}
 	e.seed = maphash.MakeSeed()
 	if _, ok := e.cats[Unclassified]; !ok {
 		return nil, &ParseError{File: DefaultFile, Err: errors.New("no unclassified category")}

@@ -104,9 +104,10 @@ type Engine struct {
 	relays   []string    // every relay suffix some rule names (key component)
 	domains  []string    // every domain suffix some rule names (key component)
 
-	norm  *table[string, *entry]      // by normalised key: the matcher runs once per entry
-	exact *table[exactID, *Diagnosis] // by raw text and context, for texts seen twice
-	seed  maphash.Seed                // of exactID hashes
+	norm     *table[string, *entry]      // by normalised key: the matcher runs once per entry
+	exact    *table[exactID, *Diagnosis] // by raw text and context, for texts seen twice
+	exactCat *table[exactID, string]     // the same for Category
+	seed     maphash.Seed                // of exactID hashes
 	// noExact turns the exact cache off (benchmarks of the normalised path).
 	noExact bool
 	seen    seenFilter
@@ -212,6 +213,30 @@ func (e *Engine) Classify(in Input) Diagnosis {
 // total length, instead of keeping the text: lookups compare 16 bytes, not
 // a few hundred. Two different inputs collide with a probability of about
 // 2^-64 per pair, below 10^-14 per lookup at the cache's bound.
+// Category returns Classify(in).Category without the rest of the
+// diagnosis (no fix is rendered, nothing is copied): what the correlator
+// stores for every failure. It is cached the same way.
+func (e *Engine) Category(in Input) string {
+	var xk exactID
+	if !e.noExact {
+		xk = e.exactKey(&in)
+		if c, ok := e.exactCat.get(xk); ok {
+			return c
+		}
+	}
+	var buf [keyBuf]byte
+	var f facts
+	key := e.key(buf[:0], &in, &f)
+	ent, ok := e.norm.get(bytesView(key))
+	if !ok {
+		ent = e.miss(in, f, key, false)
+	}
+	if !e.noExact && e.seen.again(xk.h) {
+		e.exactCat.put(xk, ent.d.Category)
+	}
+	return ent.d.Category
+}
+
 type exactID struct {
 	h uint64
 	n int

@@ -552,3 +552,28 @@ func TestFindingsFallback(t *testing.T) {
 		t.Errorf("got %s", d.Category)
 	}
 }
+
+// TestCategoryAgreesWithClassify: Category is Classify's category, on a
+// cold engine, from its caches (second and third calls), and whichever of
+// the two is called first.
+func TestCategoryAgreesWithClassify(t *testing.T) {
+	ref := mustDefault(t)
+	first, second := mustDefault(t), mustDefault(t)
+	for _, c := range readCaseFile(t, "testdata/wordings.tsv") {
+		if c.Finding {
+			continue
+		}
+		want := ref.Classify(c.Input).Category
+		t.Run(itoa(c.Line), func(t *testing.T) {
+			for i := 0; i < 3; i++ {
+				if got := first.Category(c.Input); got != want {
+					t.Errorf("call %d: Category = %q, Classify says %q (%q)", i+1, got, want, c.Input.Reason)
+				}
+			}
+			second.Classify(c.Input)
+			if got := second.Category(c.Input); got != want {
+				t.Errorf("after Classify: Category = %q, want %q (%q)", got, want, c.Input.Reason)
+			}
+		})
+	}
+}

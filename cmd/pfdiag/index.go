@@ -113,6 +113,6 @@ func classifier(eng *rules.Engine) correlate.Classifier {
 		if status == "reject" {
 			status = ""
 		}
-		return eng.Classify(rules.Input{Reason: reason, Daemon: daemon, Status: status, DSN: dsn, Relay: relay, Domain: domain}).Category
+		return eng.Category(rules.Input{Reason: reason, Daemon: daemon, Status: status, DSN: dsn, Relay: relay, Domain: domain})
 	}
 }

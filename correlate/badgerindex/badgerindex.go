@@ -96,6 +96,8 @@ type Index struct {
 	tombstones [][]byte            // closed-message markers to delete at the next commit
 	failed     error               // a commit failed half-way: no more writes
 	pending    chan error          // result of the commit in flight
+	openBuf    []byte              // encoded open messages of the last Commit (free once it is committed)
+	hourBuf    []byte              // encoded hours of the last commit (writer goroutine)
 
 	// beforeCommitPoint, when set (tests), runs after a checkpoint's keys
 	// are written and before its commit point: an error there is a crash.
@@ -598,8 +600,9 @@ func (x *Index) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 		done:    make(chan error, 1),
 	}
 	// One buffer for all the open records (thousands of small ones
-	// otherwise, each grown from nothing).
-	var buf []byte
+	// otherwise, each grown from nothing), reused: the commit that wrote
+	// the previous ones is over (sync).
+	buf := x.openBuf[:0]
 	ends := make([]int, len(cp.Open))
 	for i, m := range cp.Open {
 		buf = correlate.AppendMessage(buf, m)
@@ -611,6 +614,7 @@ func (x *Index) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 		job.open[i] = openRec{base: openBase(m.Ref), val: buf[start:ends[i]:ends[i]]}
 		start = ends[i]
 	}
+	x.openBuf = buf
 	x.pending = job.done
 	x.w.submit(job)
 	return nil
@@ -687,6 +691,9 @@ func (x *Index) commit(job *commitJob) error {
 		newOpen[string(o.base)] = seq
 	}
 	newHours := map[uint64][]uint64{}
+	// The hours' values share one buffer, reused by the next commit: the
+	// write batch holds them until Flush, which copies them.
+	x.hourBuf = x.hourBuf[:0]
 	for _, h := range job.hours {
 		idx := hourIdx(h.Start)
 		vers := x.hourVers[idx]
@@ -700,7 +707,7 @@ func (x *Index) commit(job *commitJob) error {
 			} else {
 				full.Merge(h)
 			}
-			v := correlate.AppendHour([]byte{1}, full)
+			v := x.hourValue(1, full)
 			if err := wb.SetEntry(x.entry(hourKey(idx, seq), v)); err != nil {
 				return err
 			}
@@ -710,7 +717,7 @@ func (x *Index) commit(job *commitJob) error {
 			newHours[idx] = []uint64{seq}
 			continue
 		}
-		v := correlate.AppendHour([]byte{0}, h)
+		v := x.hourValue(0, h)
 		if err := wb.SetEntry(x.entry(hourKey(idx, seq), v)); err != nil {
 			return err
 		}
@@ -758,6 +765,19 @@ func (x *Index) commit(job *commitJob) error {
 	err = x.deleteKeys(del)
 	releaseMapped(x.dir)
 	return err
+}
+
+// hourValue encodes an hour record (kind 1: a full value, 0: a delta)
+// at the end of hourBuf.
+func (x *Index) hourValue(kind byte, h *correlate.Hour) []byte {
+	start := len(x.hourBuf)
+	if need := correlate.HourSizeHint(h) + 1; cap(x.hourBuf)-start < need {
+		// Double: growing by each hour's size would copy the earlier
+		// hours again every time.
+		x.hourBuf = append(make([]byte, 0, max(2*cap(x.hourBuf), start+need)), x.hourBuf...)
+	}
+	x.hourBuf = correlate.AppendHour(append(x.hourBuf, kind), h)
+	return x.hourBuf[start:len(x.hourBuf):len(x.hourBuf)]
 }
 
 // readHour merges the committed versions of one hour (nil when none).
