@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"strings"
 	"sync"
 )
@@ -51,11 +52,18 @@ func buildAutomaton(phrases []string) *automaton {
 		n = 256
 	}
 	a.nclass = n
+	// The table is allocated once at its final size (megabytes: growing
+	// it by appends copied it over and over, the most expensive part of
+	// loading the rules).
+	a.delta = make([]int32, 0, trieNodes(phrases)*n)
 	// The trie: -1 marks a missing edge until the DFA is completed.
 	newState := func() int32 {
 		s := int32(len(a.delta) / n)
-		for c := 0; c < n; c++ {
-			a.delta = append(a.delta, -1)
+		a.delta = slices.Grow(a.delta, n) // a no-op: trieNodes is exact
+		a.delta = a.delta[:len(a.delta)+n]
+		row := a.delta[len(a.delta)-n:]
+		for i := range row {
+			row[i] = -1
 		}
 		return s
 	}
@@ -111,6 +119,23 @@ func buildAutomaton(phrases []string) *automaton {
 	}
 	a.outStart[states] = int32(len(a.outs))
 	return a
+}
+
+// trieNodes is the number of states of the trie of phrases: one per
+// distinct prefix (the empty one included), counted over the sorted list.
+func trieNodes(phrases []string) int {
+	sorted := slices.Clone(phrases)
+	slices.Sort(sorted)
+	n, prev := 1, ""
+	for _, p := range sorted {
+		l := 0
+		for l < len(p) && l < len(prev) && p[l] == prev[l] {
+			l++
+		}
+		n += len(p) - l
+		prev = p
+	}
+	return n
 }
 
 // scan sets bit p of present for every phrase p that occurs in text.

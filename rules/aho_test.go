@@ -41,3 +41,20 @@ func TestAutomatonAgreesWithContains(t *testing.T) {
 	}
 	check([]string{all.String(), "\x00\xff", "\xff"}, []string{all.String(), "x\x00\xffy", ""})
 }
+
+func TestTrieNodes(t *testing.T) {
+	for _, c := range []struct {
+		phrases []string
+		want    int
+	}{
+		{nil, 1},
+		{[]string{""}, 1},
+		{[]string{"abc"}, 4},
+		{[]string{"abc", "abd", "ab"}, 5},
+		{[]string{"b", "abc", "abc", "a"}, 5},
+	} {
+		if got := trieNodes(c.phrases); got != c.want {
+			t.Errorf("trieNodes(%q) = %d, want %d", c.phrases, got, c.want)
+		}
+	}
+}

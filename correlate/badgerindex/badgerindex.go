@@ -96,8 +96,8 @@ type Index struct {
 	tombstones [][]byte            // closed-message markers to delete at the next commit
 	failed     error               // a commit failed half-way: no more writes
 	pending    chan error          // result of the commit in flight
-	openBuf    []byte              // encoded open messages of the last Commit (free once it is committed)
-	hourBuf    []byte              // encoded hours of the last commit (writer goroutine)
+	openSize   int                 // bytes of the open records of the last Commit (the next one's buffer size)
+	hourBuf    []byte              // encoded hours of the commit being written (writer goroutine)
 
 	// beforeCommitPoint, when set (tests), runs after a checkpoint's keys
 	// are written and before its commit point: an error there is a crash.
@@ -600,9 +600,10 @@ func (x *Index) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 		done:    make(chan error, 1),
 	}
 	// One buffer for all the open records (thousands of small ones
-	// otherwise, each grown from nothing), reused: the commit that wrote
-	// the previous ones is over (sync).
-	buf := x.openBuf[:0]
+	// otherwise, each grown from nothing), sized like the last one's.
+	// It is not kept after the commit: memory held between checkpoints
+	// is scanned by every collection and shortens the time between them.
+	buf := make([]byte, 0, x.openSize+x.openSize/4)
 	ends := make([]int, len(cp.Open))
 	for i, m := range cp.Open {
 		buf = correlate.AppendMessage(buf, m)
@@ -614,7 +615,7 @@ func (x *Index) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 		job.open[i] = openRec{base: openBase(m.Ref), val: buf[start:ends[i]:ends[i]]}
 		start = ends[i]
 	}
-	x.openBuf = buf
+	x.openSize = len(buf)
 	x.pending = job.done
 	x.w.submit(job)
 	return nil
@@ -691,9 +692,15 @@ func (x *Index) commit(job *commitJob) error {
 		newOpen[string(o.base)] = seq
 	}
 	newHours := map[uint64][]uint64{}
-	// The hours' values share one buffer, reused by the next commit: the
-	// write batch holds them until Flush, which copies them.
-	x.hourBuf = x.hourBuf[:0]
+	// The hours' values share one buffer, sized once: the write batch
+	// holds them until Flush, which copies them; it is dropped after the
+	// commit (see Commit's open records).
+	size := 0
+	for _, h := range job.hours {
+		size += correlate.HourSizeHint(h) + 1
+	}
+	x.hourBuf = make([]byte, 0, size)
+	defer func() { x.hourBuf = nil }()
 	for _, h := range job.hours {
 		idx := hourIdx(h.Start)
 		vers := x.hourVers[idx]
