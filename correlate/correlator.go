@@ -181,6 +181,8 @@ type Correlator struct {
 	freeSess []*session
 	grace    []*Message
 	graceAt  int
+	graceFor time.Time // the now graceCut is for
+	graceCut time.Time // now - Grace
 	done     []*Message
 	closed   []Ref
 	hours    map[int64]*hourAcc
@@ -1201,6 +1203,9 @@ func (c *Correlator) toGrace(root *Message) {
 // drainGrace hands finished messages whose grace period is over (or all,
 // at a checkpoint) to the index.
 func (c *Correlator) drainGrace(all bool) {
+	if c.now != c.graceFor {
+		c.graceFor, c.graceCut = c.now, c.now.Add(-c.opts.Grace)
+	}
 	for c.graceAt < len(c.grace) {
 		r := c.grace[c.graceAt]
 		if r.state == nil {
@@ -1211,7 +1216,7 @@ func (c *Correlator) drainGrace(all bool) {
 		// Waiting: finished less than Grace ago in log time (and not
 		// after "now": the log's clock went back since) and less than
 		// graceLines lines ago.
-		if r.state.inGrace && !all && !r.state.doneAt.Before(c.now.Add(-c.opts.Grace)) &&
+		if r.state.inGrace && !all && !r.state.doneAt.Before(c.graceCut) &&
 			!r.state.doneAt.After(c.now) && c.seq-r.state.doneSeq < graceLines {
 			break
 		}

@@ -82,7 +82,10 @@ func NewBatchReader(r io.Reader, opts Options) *BatchReader {
 }
 
 func (br *BatchReader) start() {
-	n := br.workers*2 + 2
+	// One block per worker, one being read and one being consumed:
+	// more only hold more events in memory (about 1 KiB each, scanned by
+	// every garbage collection) when the consumer is the slower side.
+	n := br.workers + 2
 	br.quit = make(chan struct{})
 	br.work = make(chan *Batch, n)
 	br.ordered = make(chan *Batch, n)
@@ -279,6 +282,10 @@ func (b *Batch) parse() {
 		return
 	}
 	data := b.data
+	if n := bytes.Count(data, newline) + 1; cap(b.events) < n {
+		// Sized once, not doubled past what a block holds.
+		b.events = make([]Event, 0, n+n/8)
+	}
 	pos := 0
 	for pos < len(data) {
 		i := bytes.IndexByte(data[pos:], '\n')
@@ -299,6 +306,8 @@ func (b *Batch) parse() {
 		pos = end
 	}
 }
+
+var newline = []byte{'\n'}
 
 func (b *Batch) next() *Event {
 	if b.n == len(b.events) {

@@ -27,6 +27,22 @@ type Clock struct {
 	year      int
 	lastMonth int
 	zones     []zoneCache
+	hour      hourCache
+	refFor    time.Time // the Ref refSlack was computed for
+	refSlack  time.Time // refFor + slack
+}
+
+// hourCache remembers the time of one clock hour in one zone: the lines
+// of a log mostly fall in the same hour as the previous one, and
+// time.Date (a zone lookup, twice per classic line) was a tenth of the
+// consumer's time. It is only used for an hour well inside one zone
+// period (no transition within a day of it), where time.Date gives
+// exactly the hour's start plus the minutes and seconds.
+type hourCache struct {
+	ok                   bool
+	year, month, day, hr int
+	loc                  *time.Location
+	base                 int64 // Unix seconds of the hour's start
 }
 
 type zoneCache struct {
@@ -53,7 +69,7 @@ func (c *Clock) Resolve(s *Stamp) time.Time {
 		if s.HasZone {
 			loc = c.zone(s.Offset)
 		}
-		return time.Date(s.Year, time.Month(s.Month), s.Day, s.Hour, s.Min, s.Sec, s.Nsec, loc)
+		return c.hour.date(s.Year, s.Month, s.Day, s.Hour, s.Min, s.Sec, s.Nsec, loc)
 	}
 	switch {
 	case c.year == 0:
@@ -65,11 +81,18 @@ func (c *Clock) Resolve(s *Stamp) time.Time {
 	}
 	c.lastMonth = s.Month
 	y := c.year
-	if c.Year == 0 && !c.Ref.IsZero() && c.date(y, s, loc).After(c.Ref.Add(slack)) {
-		y--
-		c.year = y
+	t := c.date(y, s, loc)
+	if c.Year == 0 && !c.Ref.IsZero() {
+		if c.Ref != c.refFor { // Ref may change between lines (pfdiag tail)
+			c.refFor, c.refSlack = c.Ref, c.Ref.Add(slack)
+		}
+		if t.After(c.refSlack) {
+			y--
+			c.year = y
+			t = c.date(y, s, loc)
+		}
 	}
-	return c.date(y, s, loc)
+	return t
 }
 
 func (c *Clock) firstYear(s *Stamp, loc *time.Location) int {
@@ -94,7 +117,28 @@ func (c *Clock) date(y int, s *Stamp, loc *time.Location) time.Time {
 			y--
 		}
 	}
-	return time.Date(y, time.Month(s.Month), s.Day, s.Hour, s.Min, s.Sec, s.Nsec, loc)
+	return c.hour.date(y, s.Month, s.Day, s.Hour, s.Min, s.Sec, s.Nsec, loc)
+}
+
+// date is time.Date, from the cached hour when it can be.
+func (h *hourCache) date(y, mo, d, hr, mi, sec, nsec int, loc *time.Location) time.Time {
+	inHour := mi >= 0 && mi < 60 && sec >= 0 && sec < 60 && nsec >= 0 && nsec < 1e9
+	if h.ok && inHour && y == h.year && mo == h.month && d == h.day && hr == h.hr && loc == h.loc {
+		// What time.Date returns: Unix time with the location set.
+		return time.Unix(h.base+int64(mi*60+sec), int64(nsec)).In(loc)
+	}
+	t := time.Date(y, time.Month(mo), d, hr, mi, sec, nsec, loc)
+	if !inHour {
+		return t
+	}
+	base := time.Date(y, time.Month(mo), d, hr, 0, 0, 0, loc)
+	start, end := base.ZoneBounds()
+	const margin = 26 * time.Hour // more than any zone's offset from UTC
+	h.ok = (start.IsZero() || !start.After(base.Add(-margin))) &&
+		(end.IsZero() || !end.Before(base.Add(time.Hour+margin))) &&
+		t.Equal(base.Add(time.Duration(mi*60+sec)*time.Second+time.Duration(nsec)))
+	h.year, h.month, h.day, h.hr, h.loc, h.base = y, mo, d, hr, loc, base.Unix()
+	return t
 }
 
 func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }

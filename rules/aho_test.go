@@ -19,14 +19,16 @@ func TestAutomatonAgreesWithContains(t *testing.T) {
 	}
 	check := func(phrases []string, texts []string) {
 		t.Helper()
-		a := buildAutomaton(phrases)
-		for _, text := range texts {
-			present := make([]uint64, a.words)
-			a.scan(text, present)
-			for p, ph := range phrases {
-				got := present[p>>6]&(1<<(p&63)) != 0
-				if want := strings.Contains(text, ph); got != want {
-					t.Fatalf("phrase %q in %q: automaton says %v, strings.Contains %v", ph, text, got, want)
+		for _, narrow := range []int{1 << 16, 0} { // 16-bit and 32-bit tables
+			a := buildAutomatonNarrow(phrases, narrow)
+			for _, text := range texts {
+				present := make([]uint64, a.words)
+				a.scan(text, present)
+				for p, ph := range phrases {
+					got := present[p>>6]&(1<<(p&63)) != 0
+					if want := strings.Contains(text, ph); got != want {
+						t.Fatalf("narrow %d: phrase %q in %q: automaton says %v, strings.Contains %v", narrow, ph, text, got, want)
+					}
 				}
 			}
 		}
