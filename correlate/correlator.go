@@ -200,6 +200,7 @@ type Correlator struct {
 	scratch  []byte
 	rejCat   map[string]string
 	catCache map[catKey]string
+	pre      string // the category of the event being processed when the Ingester classified it ahead
 	seed     maphash.Seed
 
 	lastHostB []byte
@@ -859,7 +860,11 @@ func (c *Correlator) delivery(ev *parser.Event, host string, t time.Time) {
 	}
 	domain := c.strs.lower(domainBytes(ev.To), &c.scratch)
 	if st.Failed() {
-		at.Category = c.classify(at.Reason, at.Daemon, string(ev.Status), at.DSN, at.Relay, domain)
+		if c.pre != "" {
+			at.Category = c.pre // classified ahead, from the same inputs (Ingester)
+		} else {
+			at.Category = c.classify(at.Reason, at.Daemon, string(ev.Status), at.DSN, at.Relay, domain)
+		}
 	}
 	if m.Arrival.IsZero() || (m.Origin == OriginUnknown && ev.Delay > 0) {
 		if ev.Delay > 0 {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pfdiag/pfdiag/parser"
@@ -27,6 +29,10 @@ type IngestOptions struct {
 	// Now is the wall clock (Source.Updated, Ref for standard input);
 	// nil means time.Now.
 	Now func() time.Time
+	// ConcurrentClassify says Correlator.Classify is safe for concurrent
+	// use: Read then classifies failed deliveries on the parser's
+	// goroutines, beside the parsing, instead of on the correlator's.
+	ConcurrentClassify bool
 }
 
 // FileResult says what Read did with one input.
@@ -52,6 +58,7 @@ type Ingester struct {
 	opts    IngestOptions
 	c       *Correlator
 	sources map[string]Source
+	pre     *preClassifier // nil unless ConcurrentClassify
 }
 
 // NewIngester loads the index's committed state and returns an Ingester
@@ -72,6 +79,9 @@ func NewIngester(ctx context.Context, idx Index, opts IngestOptions) (*Ingester,
 		return nil, fmt.Errorf("load index: %w", err)
 	}
 	in := &Ingester{idx: idx, opts: opts, c: c, sources: map[string]Source{}}
+	if opts.ConcurrentClassify && opts.Correlator.Classify != nil {
+		in.pre = newPreClassifier(opts.Correlator.Classify)
+	}
 	for _, s := range snap.Sources {
 		in.sources[s.Fingerprint] = s
 	}
@@ -114,6 +124,9 @@ func (in *Ingester) Read(ctx context.Context, f *input.File) (FileResult, error)
 	// A plain file may be being written: its last line without a newline
 	// is left for the next run. Streams and compressed files are complete.
 	po.HoldPartial = f.Name != "-" && f.Compression == ""
+	if in.pre != nil {
+		po.Prepare = in.pre.prepare
+	}
 	br := parser.NewBatchReader(f, po)
 	defer br.Close()
 
@@ -121,8 +134,15 @@ func (in *Ingester) Read(ctx context.Context, f *input.File) (FileResult, error)
 	every := in.opts.CheckpointLines
 	for {
 		evs, err := br.Next(ctx)
+		var cats []string
+		if p, ok := br.Prepared().(*preCats); ok {
+			cats = p.cat
+		}
 		for i := range evs {
 			ev := &evs[i]
+			if cats != nil {
+				in.c.pre = cats[i]
+			}
 			in.c.Process(ev)
 			if ev.Line%every == 0 && fp != "" {
 				src.Offset, src.Lines = ev.End, ev.Line
@@ -131,6 +151,7 @@ func (in *Ingester) Read(ctx context.Context, f *input.File) (FileResult, error)
 				}
 			}
 		}
+		in.c.pre = ""
 		if len(evs) > 0 {
 			last := &evs[len(evs)-1]
 			src.Offset, src.Lines = last.End, last.Line
@@ -205,4 +226,89 @@ func (in *Ingester) Sources() []Source {
 	}
 	slices.SortFunc(out, func(a, b Source) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
 	return out
+}
+
+// preClassifier classifies failed deliveries on the parser's goroutines
+// (parser.Options.Prepare), with the inputs the correlator would give the
+// Classifier, so that the correlator finds their category made.
+type preClassifier struct {
+	classify Classifier
+	seed     maphash.Seed
+	mu       sync.Mutex
+	cache    map[catKey]string // as Correlator.classify's, shared by the goroutines
+}
+
+// preCats are a block's categories: "" where the correlator classifies
+// (or nothing is to classify).
+type preCats struct{ cat []string }
+
+func newPreClassifier(cl Classifier) *preClassifier {
+	return &preClassifier{classify: cl, seed: maphash.MakeSeed(), cache: map[catKey]string{}}
+}
+
+func (p *preClassifier) prepare(evs []parser.Event, reuse any) any {
+	pc, _ := reuse.(*preCats)
+	if pc == nil {
+		pc = &preCats{}
+	}
+	if cap(pc.cat) < len(evs) {
+		pc.cat = make([]string, len(evs))
+	} else {
+		pc.cat = pc.cat[:len(evs)]
+		clear(pc.cat)
+	}
+	var dom []byte
+	for i := range evs {
+		ev := &evs[i]
+		// The lines Correlator.delivery classifies.
+		if ev.Kind != parser.KindDelivery || !validQID(ev.QueueID) || !parseStatus(ev.Status).Failed() {
+			continue
+		}
+		dom = lowerInto(dom[:0], domainBytes(ev.To))
+		pc.cat[i] = p.category(ev, dom)
+	}
+	return pc
+}
+
+// category is Correlator.classify for ev's failed delivery (domain lower
+// case): the same inputs, so the same category.
+func (p *preClassifier) category(ev *parser.Event, domain []byte) string {
+	var h maphash.Hash
+	h.SetSeed(p.seed)
+	n := len(ev.Status)
+	h.Write(ev.Status)
+	for _, f := range [...][]byte{ev.DSN, ev.Daemon, domain, ev.Relay, ev.Reason} {
+		h.WriteByte(0)
+		h.Write(f)
+		n += 1 + len(f)
+	}
+	key := catKey{h.Sum64(), n}
+	p.mu.Lock()
+	cat, ok := p.cache[key]
+	p.mu.Unlock()
+	if ok {
+		return cat
+	}
+	cat = p.classify(string(ev.Reason), string(ev.Daemon), string(ev.Status), string(ev.DSN), string(ev.Relay), string(domain))
+	if cat == "" {
+		cat = Unclassified
+	}
+	p.mu.Lock()
+	if len(p.cache) >= 1<<14 {
+		clear(p.cache)
+	}
+	p.cache[key] = cat
+	p.mu.Unlock()
+	return cat
+}
+
+// lowerInto appends b lower-cased (ASCII) to dst.
+func lowerInto(dst, b []byte) []byte {
+	for _, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }

@@ -6,10 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -334,4 +337,48 @@ func TestCheckpointPositionsChangeNothing(t *testing.T) {
 	once := memindex.New()
 	readFile(t, once, ingestOpts(0), logPath)
 	sameIndex(t, often, once)
+}
+
+// TestConcurrentClassifyChangesNothing: classifying failed deliveries on
+// the parser's goroutines gives the index a sequential run gives, with a
+// classifier whose answer depends on every input, and the correlator's
+// goroutine then classifies no delivery itself (only rejects).
+func TestConcurrentClassifyChangesNothing(t *testing.T) {
+	logPath, _ := genlog(t, t.TempDir(), "--lines", "40000", "--seed", "23", "--hosts", "2")
+	var mu sync.Mutex
+	onWorker, onCaller := 0, 0
+	classify := func(reason, daemon, status, dsn, relay, domain string) string {
+		buf := make([]byte, 8192)
+		buf = buf[:runtime.Stack(buf, false)]
+		if status != "reject" {
+			mu.Lock()
+			if bytes.Contains(buf, []byte("parser.(*BatchReader).parseLoop")) {
+				onWorker++
+			} else {
+				onCaller++
+			}
+			mu.Unlock()
+		}
+		h := fnv.New32a()
+		for _, s := range []string{reason, daemon, status, dsn, relay, domain} {
+			h.Write([]byte(s))
+			h.Write([]byte{0})
+		}
+		return fmt.Sprintf("c%08x", h.Sum32())
+	}
+	opts := ingestOpts(5000)
+	opts.Correlator.Classify = classify
+	seq := memindex.New()
+	readFile(t, seq, opts, logPath)
+	if onWorker != 0 || onCaller == 0 {
+		t.Fatalf("sequential run: %d calls on parser goroutines, %d on the caller's", onWorker, onCaller)
+	}
+	onCaller = 0
+	opts.ConcurrentClassify = true
+	conc := memindex.New()
+	readFile(t, conc, opts, logPath)
+	sameIndex(t, conc, seq)
+	if onWorker == 0 || onCaller != 0 {
+		t.Errorf("concurrent run: %d deliveries classified on parser goroutines, %d on the correlator's", onWorker, onCaller)
+	}
 }

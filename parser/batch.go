@@ -40,6 +40,7 @@ type BatchReader struct {
 
 	clock Clock
 	cur   *Batch
+	prep  any // Options.Prepare's result for cur
 	line  int64
 	off   int64
 	err   error
@@ -58,6 +59,7 @@ type Batch struct {
 	err      error // read error after this block
 	maxLine  int
 	consumed int // input bytes this block accounts for
+	prep     any // Options.Prepare's result for events
 }
 
 // blockSize balances pipelining against the memory held by in-flight
@@ -107,7 +109,7 @@ func (br *BatchReader) Next(ctx context.Context) ([]Event, error) {
 	br.once.Do(br.start)
 	if br.cur != nil {
 		br.free <- br.cur
-		br.cur = nil
+		br.cur, br.prep = nil, nil
 	}
 	if br.err != nil {
 		return nil, br.err
@@ -140,12 +142,16 @@ func (br *BatchReader) Next(ctx context.Context) ([]Event, error) {
 		}
 	}
 	br.off += int64(b.consumed)
-	br.cur = b
+	br.cur, br.prep = b, b.prep
 	if b.err != nil {
 		br.err = b.err
 	}
 	return evs, nil
 }
+
+// Prepared returns what Options.Prepare returned for the events the last
+// Next returned (nil without Prepare). It is valid until the next Next.
+func (br *BatchReader) Prepared() any { return br.prep }
 
 // Line returns the number of lines returned so far (plus Options.FirstLine).
 func (br *BatchReader) Line() int64 { return br.line }
@@ -263,6 +269,9 @@ func (br *BatchReader) parseLoop() {
 	defer br.wg.Done()
 	for b := range br.work {
 		b.parse()
+		if br.opts.Prepare != nil {
+			b.prep = br.opts.Prepare(b.events[:b.n], b.prep)
+		}
 		close(b.done)
 	}
 }

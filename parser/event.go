@@ -102,22 +102,44 @@ func (s *Stamp) Valid() bool { return s.Month != 0 || s.fromEpoch }
 //
 // Typed fields, not a map, keep the hot path free of allocations.
 type Event struct {
-	Kind  Kind
-	Stamp Stamp
-	Time  time.Time // zero until resolved by a Clock (Reader does it)
+	// The header fields come first and the delivery fields next, apart
+	// from the rest: a consumer reads events a worker parsed on another
+	// core, and these are the ones it reads for nearly every line, so
+	// they share a few cache lines. The order is not part of the API.
+	Kind     Kind
+	TooLong  bool      // the line exceeded Options.MaxLineLen; Raw holds its head
+	PID      int       //
+	Time     time.Time // zero until resolved by a Clock (Reader does it)
+	Host     []byte    // syslog host field
+	Instance []byte    // syslog_name's first part: "postfix", "postfix-out"
+	Daemon   []byte    // last part of the tag: "smtpd", "smtp", "qmgr"
+	QueueID  []byte    // queue ID, "NOQUEUE", or empty
+	Program  []byte    // syslog tag as logged: "postfix-out/submission/smtpd"
+	Service  []byte    // master.cf service between instance and daemon: "submission"; empty if none
+	Line     int64     // 1-based line number in its input (set by the readers)
+	End      int64     // stream offset just past the line and its newline (set by the readers)
 
-	Host     []byte // syslog host field
-	Program  []byte // syslog tag as logged: "postfix-out/submission/smtpd"
-	Instance []byte // syslog_name's first part: "postfix", "postfix-out"
-	Service  []byte // master.cf service between instance and daemon: "submission"; empty if none
-	Daemon   []byte // last part of the tag: "smtpd", "smtp", "qmgr"
-	PID      int
-	QueueID  []byte // queue ID, "NOQUEUE", or empty
-	Msg      []byte // the text after "tag[pid]: " (including any queue ID)
-	Raw      []byte // the whole line, without line terminator
-	TooLong  bool   // the line exceeded Options.MaxLineLen; Raw holds its head
-	Line     int64  // 1-based line number in its input (set by the readers)
-	End      int64  // stream offset just past the line and its newline (set by the readers)
+	// Delivery status (Kind == KindDelivery; Status also for KindExpired).
+	Relay     []byte // "mx.example.com[192.0.2.1]:25", "local", "none"
+	DSN       []byte // "4.7.1"
+	Status    []byte // "sent", "deferred", "bounced", "expired", "force-expired", "undeliverable", "SOFTBOUNCE"…
+	Reason    []byte // text in the parentheses after status= (outer parentheses removed); reject/warning/session text
+	Delay     float64
+	Delays    [4]float64 // a/b/c/d of delays=
+	HasDelays bool
+	ConnUse   int
+
+	// Envelope.
+	To        []byte
+	OrigTo    []byte
+	From      []byte // sender address without <>; empty for the null sender
+	HasFrom   bool   // from=<…> was present (tells <> from absent)
+	Resent    bool   // MessageID is a resent-message-id
+	HasUID    bool
+	Size      int64
+	Nrcpt     int
+	MessageID []byte // message-id or resent-message-id value (with <> as logged)
+	UID       int    // pickup uid=
 
 	// Client side (connect, disconnect, client=, reject, postscreen…).
 	ClientHost []byte // "mail-ed11-f18.google.com" or "unknown"
@@ -125,28 +147,6 @@ type Event struct {
 	ClientPort int
 	SASLMethod []byte
 	SASLUser   []byte
-
-	// Envelope.
-	From      []byte // sender address without <>; empty for the null sender
-	HasFrom   bool   // from=<…> was present (tells <> from absent)
-	To        []byte
-	OrigTo    []byte
-	Size      int64
-	Nrcpt     int
-	MessageID []byte // message-id or resent-message-id value (with <> as logged)
-	Resent    bool   // MessageID is a resent-message-id
-	UID       int    // pickup uid=
-	HasUID    bool
-
-	// Delivery status (Kind == KindDelivery; Status also for KindExpired).
-	Relay     []byte // "mx.example.com[192.0.2.1]:25", "local", "none"
-	ConnUse   int
-	Delay     float64
-	Delays    [4]float64 // a/b/c/d of delays=
-	HasDelays bool
-	DSN       []byte // "4.7.1"
-	Status    []byte // "sent", "deferred", "bounced", "expired", "force-expired", "undeliverable", "SOFTBOUNCE"…
-	Reason    []byte // text in the parentheses after status= (outer parentheses removed); reject/warning/session text
 
 	// Checks and rejects (Kind == KindReject) and sessions.
 	Action   []byte // reject, discard, hold, filter, warn, redirect, milter-reject, warning (header_checks WARN)…
@@ -169,6 +169,11 @@ type Event struct {
 	// Postscreen verdict ("PASS NEW", "PREGREET", "DNSBL", …), dnsblog list.
 	Verdict []byte
 	List    []byte // dnsblog/postscreen DNSBL domain
+
+	// The line itself and its timestamp as written.
+	Stamp Stamp
+	Msg   []byte // the text after "tag[pid]: " (including any queue ID)
+	Raw   []byte // the whole line, without line terminator
 
 	scratch []byte // journald: MESSAGE, host and tag decoded here
 }

@@ -29,6 +29,15 @@ type Options struct {
 	// checkpoint); they only shift Event.End and Event.Line.
 	Offset    int64
 	FirstLine int64
+	// Prepare, when set, is called by a BatchReader on its parsing
+	// goroutines with each block's events, in line order within the
+	// block but concurrently across blocks, before their times are
+	// resolved: per-line work that needs no state can run there, beside
+	// the parsing, instead of on the consumer's goroutine. What it
+	// returns is handed back by Prepared with those events; reuse is
+	// what it returned for an earlier block (nil at first), to be
+	// recycled. It must not keep or change the events. Reader ignores it.
+	Prepare func(evs []Event, reuse any) any
 }
 
 const defaultMaxLine = 64 << 10

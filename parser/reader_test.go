@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -170,5 +172,61 @@ func TestBatchReaderCancel(t *testing.T) {
 		if _, err2 := br.Next(ctx); err2 == nil {
 			t.Errorf("Next after cancel: %v, %v", err, err2)
 		}
+	}
+}
+
+// TestBatchReaderPrepare: Prepare sees every event once, in blocks, and
+// Prepared hands its result back with the same events; results are
+// offered back for reuse.
+func TestBatchReaderPrepare(t *testing.T) {
+	var lines strings.Builder
+	for i := 0; i < 50000; i++ {
+		fmt.Fprintf(&lines, "Nov 30 07:33:55 mail postfix/qmgr[%d]: 91A94C2173: removed\n", i)
+	}
+	type prep struct{ pids []int }
+	var reused atomic.Int64
+	opts := Options{Prepare: func(evs []Event, reuse any) any {
+		p, _ := reuse.(*prep)
+		if p == nil {
+			p = &prep{}
+		} else {
+			reused.Add(1)
+		}
+		p.pids = p.pids[:0]
+		for i := range evs {
+			p.pids = append(p.pids, evs[i].PID)
+		}
+		return p
+	}}
+	br := NewBatchReader(strings.NewReader(lines.String()), opts)
+	defer br.Close()
+	n := 0
+	for {
+		evs, err := br.Next(context.Background())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := br.Prepared().(*prep)
+		if len(p.pids) != len(evs) {
+			t.Fatalf("%d prepared for %d events", len(p.pids), len(evs))
+		}
+		for i := range evs {
+			if p.pids[i] != evs[i].PID || evs[i].PID != n {
+				t.Fatalf("event %d: pid %d, prepared %d", n, evs[i].PID, p.pids[i])
+			}
+			n++
+		}
+	}
+	if n != 50000 {
+		t.Errorf("%d events", n)
+	}
+	if br.Prepared() != nil {
+		t.Errorf("Prepared after the end: %v", br.Prepared())
+	}
+	if reused.Load() == 0 {
+		t.Errorf("no result was offered back for reuse")
 	}
 }

@@ -111,6 +111,9 @@ func ingestEvery(ctx context.Context, e *env, idx correlate.Index, eng *rules.En
 		Correlator:      correlate.Options{Classify: classifier(eng)},
 		Now:             e.now,
 		CheckpointLines: every,
+		// rules.Engine is safe for concurrent use: failed deliveries are
+		// classified on the parser's goroutines.
+		ConcurrentClassify: true,
 	}
 	opts.Parse.Year = year
 	opts.Parse.Loc = time.Local
