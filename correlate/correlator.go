@@ -6,7 +6,6 @@ import (
 	"hash/maphash"
 	"slices"
 	"time"
-	"unsafe"
 
 	"github.com/pfdiag/pfdiag/parser"
 )
@@ -109,59 +108,14 @@ type expectation struct {
 	t      time.Time
 }
 
-// hourAcc accumulates one hour's aggregate delta between checkpoints.
+// hourAcc accumulates the correlator's half of one hour's aggregate
+// delta between checkpoints: lines, samples, rejects and warnings (the
+// aggregator keeps the rest).
 type hourAcc struct {
-	h          *Hour
-	lines      map[string]*[64]int64
-	lastHost   string
-	lastLines  *[64]int64
-	lastTrKey  HostKey
-	lastTr     *Traffic
-	delayCache [4]delayEntry
-	delayNext  int
-	dcache     *[256]deliveryEntry
-}
-
-// deliveryEntry caches a DeliveryKey's stat by the identity of its
-// strings (interned: the same value is the same string), which is
-// cheaper than hashing and comparing seven strings.
-type deliveryEntry struct {
-	k DeliveryKey
-	s *DeliveryStat
-}
-
-// sameStr reports whether a and b are the same string in memory (equal
-// content follows; the converse need not hold).
-func sameStr(a, b string) bool {
-	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
-}
-
-func strID(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }
-
-// delivery returns the hour's stat for k, nil when there is none yet.
-func (a *hourAcc) delivery(k *DeliveryKey) (*DeliveryStat, *deliveryEntry) {
-	if a.dcache == nil {
-		a.dcache = new([256]deliveryEntry)
-	}
-	h := (strID(k.Domain)*31+strID(k.Relay))*31 + strID(k.Category) + uintptr(k.Status)
-	h ^= h >> 17
-	h *= 0x9e3779b1
-	e := &a.dcache[(h>>8)&255]
-	if e.s != nil && e.k.Status == k.Status && sameStr(e.k.Domain, k.Domain) && sameStr(e.k.Relay, k.Relay) &&
-		sameStr(e.k.Category, k.Category) && sameStr(e.k.Host, k.Host) && sameStr(e.k.Instance, k.Instance) &&
-		sameStr(e.k.Transport, k.Transport) {
-		return e.s, e
-	}
-	d := a.h.Deliveries[*k]
-	if d != nil {
-		e.k, e.s = *k, d
-	}
-	return d, e
-}
-
-type delayEntry struct {
-	k DelayKey
-	s *DelayStat
+	h         *Hour
+	lines     map[string]*[64]int64
+	lastHost  string
+	lastLines *[64]int64
 }
 
 // Correlator is the state machine that turns parser events into Messages.
@@ -189,6 +143,8 @@ type Correlator struct {
 	curIdx   int64
 	cur      *hourAcc
 	sizeHint hourSizes // map sizes for the next hour
+	agg      *aggregator
+	ops      *opBatch // ops recorded for the aggregator, not handed over yet
 	now      time.Time
 	seq      int64 // events processed over the index's life (sweeps are deterministic)
 	stats    Stats
@@ -225,6 +181,8 @@ func New(opts Options) *Correlator {
 		expect:   map[string]*expectation{},
 		sessions: make(map[int]*session, 256),
 		hours:    map[int64]*hourAcc{},
+		agg:      newAggregator(),
+		ops:      &opBatch{},
 		curIdx:   -1 << 62,
 		strs:     newInterner(1<<14, 1<<11),
 		reasons:  newInterner(1<<12, 1<<10),
@@ -723,25 +681,44 @@ func (c *Correlator) recount(m *Message, kind byte) {
 }
 
 func (c *Correlator) countDelta(m *Message, kind byte, idx int64, n int64) {
-	cur, curIdx := c.cur, c.curIdx
-	a := c.accIdx(idx)
-	c.cur, c.curIdx = cur, curIdx
-	tr := a.h.traffic(HostKey{m.Host, m.Instance})
-	switch kind {
-	case 'r':
-		tr.Received += n
-		tr.ReceivedBytes += n * m.Size
-		s := a.h.Senders[SenderKey{m.Host, m.Sender}]
-		if s == nil {
-			s = &SenderStat{}
-			a.h.Senders[SenderKey{m.Host, m.Sender}] = s
-		}
-		s.Messages += n
-		s.Bytes += n * m.Size
-	case 'n':
-		tr.Notifications += n
-	case 'i':
-		tr.Reinjected += n
+	c.ops.counts = append(c.ops.counts, countOp{idx: idx, n: n, size: m.Size, host: m.Host, inst: m.Instance, sender: m.Sender, kind: kind})
+	c.opAdded()
+}
+
+// opAdded hands the ops over when a batch is full.
+func (c *Correlator) opAdded() {
+	if c.ops.len() >= opBatchSize {
+		c.ops = c.agg.submit(c.ops)
+	}
+}
+
+// traffic records n more of one Traffic counter of m's instance at t.
+func (c *Correlator) traffic(host, inst string, t time.Time, f trafficField, n int64) {
+	c.ops.traffic = append(c.ops.traffic, trafficOp{idx: hourIndex(t), host: host, inst: inst, field: f, n: n})
+	c.opAdded()
+}
+
+// syncAgg waits until the aggregator has applied every op recorded.
+func (c *Correlator) syncAgg() {
+	b := c.ops
+	b.barrier = make(chan struct{})
+	done := b.barrier
+	c.ops = c.agg.submit(b)
+	<-done
+}
+
+// startAggregator applies the ops on a goroutine of their own until
+// stopAggregator (the Ingester does it while it reads a file).
+func (c *Correlator) startAggregator() {
+	if c.agg.feed == nil {
+		c.agg.start()
+	}
+}
+
+func (c *Correlator) stopAggregator() {
+	if c.agg.feed != nil {
+		c.syncAgg()
+		c.agg.stop()
 	}
 }
 
@@ -911,92 +888,14 @@ func domainBytes(addr []byte) []byte {
 // account adds one attempt to the hour's aggregates.
 func (c *Correlator) account(m *Message, rcpt string, at *Attempt, domain string, t time.Time) {
 	c.stats.Deliveries[at.Status]++
-	a := c.acc(t)
-	tr := a.trafficFor(m.Host, m.Instance)
-	switch at.Status {
-	case StatusSent:
-		tr.Sent++
-	case StatusDeferred:
-		tr.Deferred++
-	case StatusBounced:
-		tr.Bounced++
-	case StatusExpired:
-		tr.Expired++
-	}
-	k := DeliveryKey{Host: m.Host, Instance: m.Instance, Transport: at.Transport, Status: at.Status,
-		Category: at.Category, Domain: domain, Relay: at.Relay}
-	d, e := a.delivery(&k)
-	if d == nil {
-		d = &DeliveryStat{First: t, SampleQueueID: m.QueueID, SampleRecipient: rcpt, SampleDSN: at.DSN}
-		if at.Status != StatusSent {
-			// A "250 Ok" tells a report nothing; a failure's text does.
-			d.SampleReason = at.Reason
-		}
-		a.h.Deliveries[k] = d
-		e.k, e.s = k, d
-	}
-	d.Count++
-	d.DelaySum += at.Delay
-	if at.Delay > d.DelayMax {
-		d.DelayMax = at.Delay
-	}
-	for i := range d.DelaysSum {
-		d.DelaysSum[i] += at.Delays[i]
-	}
-	d.Last = t
-	if at.Status.Failed() && m.HasSender {
-		sk := SenderKey{m.Host, m.Sender}
-		s := a.h.Senders[sk]
-		if s == nil {
-			s = &SenderStat{}
-			a.h.Senders[sk] = s
-		}
-		switch at.Status {
-		case StatusDeferred:
-			s.Deferred++
-		case StatusBounced:
-			s.Bounced++
-		case StatusExpired:
-			s.Expired++
-		}
-	}
-	if !at.Synthetic {
-		ds := a.delayFor(m.Host, m.Instance, at.Status)
-		ds.Total.Add(at.Delay)
-		if at.HasDelays {
-			for i := range ds.Stages {
-				ds.Stages[i].Add(at.Delays[i])
-			}
-		}
-	}
-}
-
-// trafficFor is Hour.traffic with a one-entry cache: most lines of a log
-// come from one instance.
-func (a *hourAcc) trafficFor(host, inst string) *Traffic {
-	if a.lastTr != nil && a.lastTrKey.Host == host && a.lastTrKey.Instance == inst {
-		return a.lastTr
-	}
-	k := HostKey{host, inst}
-	a.lastTrKey, a.lastTr = k, a.h.traffic(k)
-	return a.lastTr
-}
-
-func (a *hourAcc) delayFor(host, inst string, st Status) *DelayStat {
-	k := DelayKey{host, inst, st}
-	for i := range a.delayCache {
-		if e := &a.delayCache[i]; e.s != nil && e.k == k {
-			return e.s
-		}
-	}
-	ds := a.h.Delays[k]
-	if ds == nil {
-		ds = &DelayStat{}
-		a.h.Delays[k] = ds
-	}
-	a.delayCache[a.delayNext] = delayEntry{k, ds}
-	a.delayNext = (a.delayNext + 1) % len(a.delayCache)
-	return ds
+	c.ops.deliveries = append(c.ops.deliveries, deliveryOp{
+		t: t, host: m.Host, inst: m.Instance, transport: at.Transport,
+		category: at.Category, domain: domain, relay: at.Relay,
+		queueID: m.QueueID, rcpt: rcpt, dsn: at.DSN, reason: at.Reason, sender: m.Sender,
+		delay: at.Delay, delays: at.Delays, status: at.Status,
+		hasDelays: at.HasDelays, synthetic: at.Synthetic, hasSender: m.HasSender,
+	})
+	c.opAdded()
 }
 
 // link connects a message handed to a local relay with the queue that
@@ -1129,7 +1028,8 @@ func (c *Correlator) postsuper(ev *parser.Event, host string, t time.Time) {
 	m := c.get(host, ev.Instance, ev.QueueID, t)
 	action := c.tok.get(ev.Action)
 	m.Notes = append(m.Notes, Note{Time: t, Line: ev.Line, Daemon: c.tok.get(ev.Daemon), Action: action})
-	tr := c.acc(t).h.traffic(HostKey{m.Host, m.Instance})
+	c.acc(t)
+	c.traffic(m.Host, m.Instance, t, trafficTouch, 0) // the row, whatever the action
 	switch action {
 	case "removed":
 		for i := range m.Recipients {
@@ -1137,18 +1037,21 @@ func (c *Correlator) postsuper(ev *parser.Event, host string, t time.Time) {
 				r.Status = StatusDeleted
 			}
 		}
-		tr.Deleted++
+		c.traffic(m.Host, m.Instance, t, trafficDeleted, 1)
 		c.finish(m, FateDeleted, t)
 	case "placed on hold":
-		c.hold(m, tr)
+		c.hold(m, t)
 	case "released from hold":
 		c.release(m)
 	}
 }
 
-func (c *Correlator) hold(m *Message, tr *Traffic) {
+// hold puts m on hold, counting it in the traffic of the hour of t.
+func (c *Correlator) hold(m *Message, t time.Time) {
 	if m.Fate != FateHeld {
-		tr.Held++
+		c.traffic(m.Host, m.Instance, t, trafficHeld, 1)
+	} else {
+		c.traffic(m.Host, m.Instance, t, trafficTouch, 0)
 	}
 	m.Held = true
 	m.Fate = FateHeld
@@ -1183,10 +1086,10 @@ func (c *Correlator) finish(m *Message, f Fate, t time.Time) {
 	m.Fate, m.FateTime = f, t
 	st.finished = true
 	c.activeDel(m)
-	tr := c.acc(t).h.traffic(HostKey{m.Host, m.Instance})
-	tr.Removed++
+	c.acc(t)
+	c.traffic(m.Host, m.Instance, t, trafficRemoved, 1)
 	if f == FateRejected {
-		tr.Rejected++
+		c.traffic(m.Host, m.Instance, t, trafficRejected, 1)
 	}
 	c.touch(m)
 	root := m.Root()
@@ -1308,7 +1211,7 @@ func (c *Correlator) reject(ev *parser.Event, host string, t time.Time, a *hourA
 	r.Last = t
 	if !hasQID {
 		if isReject {
-			a.h.traffic(HostKey{host, c.tok.get(ev.Instance)}).NoQueue++
+			c.traffic(host, c.tok.get(ev.Instance), t, trafficNoQueue, 1)
 		}
 		return
 	}
@@ -1329,7 +1232,7 @@ func (c *Correlator) reject(ev *parser.Event, host string, t time.Time, a *hourA
 		if len(ev.To) > 0 {
 			m.recipientFor(ev.To, nil)
 		}
-		c.hold(m, a.h.traffic(HostKey{m.Host, m.Instance}))
+		c.hold(m, t)
 	case "reject", "milter-reject", "proxy-reject":
 		switch string(ev.Stage) {
 		case "RCPT", "MAIL", "CONNECT", "EHLO", "HELO", "VRFY", "ETRN":
@@ -1491,22 +1394,41 @@ func (c *Correlator) Checkpoint() *Checkpoint {
 	}
 	sortByRef(cp.Open)
 	cp.Closed, c.closed = c.closed, nil
-	idxs := make([]int64, 0, len(c.hours))
+	// The two halves of each hour: the correlator's and the aggregator's
+	// (once it has applied every op recorded so far).
+	c.syncAgg()
+	aggHours := c.agg.take()
+	idxs := make([]int64, 0, len(c.hours)+len(aggHours))
 	for idx := range c.hours {
 		idxs = append(idxs, idx)
 	}
+	for idx := range aggHours {
+		if c.hours[idx] == nil {
+			idxs = append(idxs, idx)
+		}
+	}
 	slices.Sort(idxs)
 	for _, idx := range idxs {
-		a := c.hours[idx]
-		for host, l := range a.lines {
-			for k, n := range l {
-				if n != 0 {
-					a.h.Lines[LineKey{host, parser.Kind(k)}] += n
+		var h *Hour
+		if a := c.hours[idx]; a != nil {
+			for host, l := range a.lines {
+				for k, n := range l {
+					if n != 0 {
+						a.h.Lines[LineKey{host, parser.Kind(k)}] += n
+					}
 				}
 			}
+			h = a.h
 		}
-		if !a.h.Empty() {
-			cp.Hours = append(cp.Hours, a.h)
+		if g := aggHours[idx]; g != nil {
+			if h == nil {
+				h = g.h
+			} else {
+				h.Traffic, h.Deliveries, h.Senders, h.Delays = g.h.Traffic, g.h.Deliveries, g.h.Senders, g.h.Delays
+			}
+		}
+		if !h.Empty() {
+			cp.Hours = append(cp.Hours, h)
 		}
 	}
 	if c.cur != nil {

@@ -129,6 +129,10 @@ func (in *Ingester) Read(ctx context.Context, f *input.File) (FileResult, error)
 	}
 	br := parser.NewBatchReader(f, po)
 	defer br.Close()
+	// The hour aggregates are added beside the correlator while the file
+	// is read; the last checkpoint has waited for them when Read returns.
+	in.c.startAggregator()
+	defer in.c.stopAggregator()
 
 	start := src.Offset
 	every := in.opts.CheckpointLines

@@ -382,3 +382,40 @@ func TestConcurrentClassifyChangesNothing(t *testing.T) {
 		t.Errorf("concurrent run: %d deliveries classified on parser goroutines, %d on the correlator's", onWorker, onCaller)
 	}
 }
+
+// TestAggregatorOnItsOwnGoroutine: Read adds the hour aggregates on a
+// goroutine of their own; feeding the same lines with Process and
+// committing at the same lines (aggregates added inline) gives the same
+// index, hours and messages.
+func TestAggregatorOnItsOwnGoroutine(t *testing.T) {
+	logPath, _ := genlog(t, t.TempDir(), "--lines", "40000", "--seed", "29", "--hosts", "2")
+	const every = 7919
+	read := memindex.New()
+	readFile(t, read, ingestOpts(every), logPath)
+
+	ctx := context.Background()
+	fed := memindex.New()
+	in, err := correlate.NewIngester(ctx, fed, ingestOpts(every))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := parser.NewReader(f, parser.Options{Year: 2026, Loc: time.UTC})
+	for r.Scan() {
+		ev := r.Event()
+		in.Process(ev)
+		if ev.Line%every == 0 {
+			if _, err := in.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := in.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sameIndex(t, fed, read)
+}
