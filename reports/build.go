@@ -83,9 +83,9 @@ type Builder struct {
 	doms          map[string]*destAcc
 	relays        map[string]*destAcc
 	senders       map[string]*senderAcc
-	rcpts         map[string]*addrAcc // sent, by recipient
-	recvSenders   map[string]*addrAcc // received, by sender
-	recvDomains   map[string]*addrAcc // received, by sender domain
+	rcpts         *addrTable // sent, by recipient
+	recvSenders   *addrTable // received, by sender
+	recvDomains   *addrTable // received, by sender domain
 	details       map[detailKey]*detailAcc
 	hours         map[int64]*HourRow
 	days          map[int]*DayRow
@@ -102,8 +102,7 @@ type Builder struct {
 	slotOK    bool
 	slotCache hourSlot
 
-	addrSlab []addrAcc // addrAcc are allocated from here, a block at a time
-	outBuf   []correlate.Outcome
+	outBuf []correlate.Outcome
 }
 
 type catAcc struct {
@@ -248,9 +247,9 @@ func NewBuilder(opts Options) *Builder {
 		doms:        map[string]*destAcc{},
 		relays:      map[string]*destAcc{},
 		senders:     map[string]*senderAcc{},
-		rcpts:       map[string]*addrAcc{},
-		recvSenders: map[string]*addrAcc{},
-		recvDomains: map[string]*addrAcc{},
+		rcpts:       newAddrTable(),
+		recvSenders: newAddrTable(),
+		recvDomains: newAddrTable(),
 		details:     map[detailKey]*detailAcc{},
 		hours:       map[int64]*HourRow{},
 		days:        map[int]*DayRow{},
@@ -620,19 +619,14 @@ func (b *Builder) receivedMsg(m *correlate.Message) {
 }
 
 // addr returns the counter for key, making room when the table is full.
-func addr(b *Builder, m map[string]*addrAcc, key string, limit int) *addrAcc {
-	a := m[key]
+func addr(b *Builder, m *addrTable, key string, limit int) *addrAcc {
+	a := m.get(key)
 	if a == nil {
-		if len(m) >= limit {
-			prune(m, func(a *addrAcc) int64 { return a.count })
+		if m.len() >= limit {
+			m.prune()
 			b.approximate = true
 		}
-		if len(b.addrSlab) == 0 {
-			b.addrSlab = make([]addrAcc, 1024)
-		}
-		a = &b.addrSlab[0]
-		b.addrSlab = b.addrSlab[1:]
-		m[key] = a
+		a = m.add(key)
 	}
 	return a
 }

@@ -507,7 +507,7 @@ func (b *Builder) findings() ([]FindingRow, []WarningRow) {
 	return out, ws
 }
 
-func addrRows(m map[string]*addrAcc, n int, bySize bool) []AddrCount {
+func addrRows(m *addrTable, n int, bySize bool) []AddrCount {
 	top := newTop(n, func(x, y *AddrCount) int {
 		kx, ky := x.Count, y.Count
 		if bySize {
@@ -518,9 +518,9 @@ func addrRows(m map[string]*addrAcc, n int, bySize bool) []AddrCount {
 		}
 		return cmp.Compare(x.Address, y.Address)
 	})
-	for k, a := range m {
+	m.each(func(k string, a *addrAcc) {
 		top.add(AddrCount{Address: k, Count: a.count, Bytes: a.bytes})
-	}
+	})
 	return top.sorted()
 }
 
@@ -543,9 +543,9 @@ func (b *Builder) traffic(r *Report) {
 	}
 	t.BytesReceived = b.bytesRecv
 	t.BytesDelivered = b.bytesDeliv
-	t.Senders = int64(len(b.recvSenders))
-	t.SendingDomains = int64(len(b.recvDomains))
-	t.Recipients = int64(len(b.rcpts))
+	t.Senders = int64(b.recvSenders.len())
+	t.SendingDomains = int64(b.recvDomains.len())
+	t.Recipients = int64(b.rcpts.len())
 	for _, a := range b.doms {
 		if a.sent > 0 {
 			t.RecipientDomains++
