@@ -77,20 +77,20 @@ type Stats struct {
 
 // openState is the correlator's bookkeeping for a message in memory.
 type openState struct {
-	open      int  // root: nodes of the tree not finished yet
-	finished  bool // this node left its queue
-	persisted bool // root: stored as an open message by a checkpoint
-	dirty     bool // root: changed since the last checkpoint
-	inGrace   bool // root: finished, waiting in the grace queue
-	emitted   bool // root: handed to the index
-	expired   bool // qmgr logged the expiry
-	counted   byte // traffic bucket counted in: 'r' received, 'n' notification, 'i' re-injected
+	open      int   // root: nodes of the tree not finished yet
+	finished  bool  // this node left its queue
+	persisted bool  // root: stored as an open message by a checkpoint
+	dirty     bool  // root: changed since the last checkpoint
+	inGrace   bool  // root: finished, waiting in the grace queue
+	emitted   bool  // root: handed to the index
+	expired   bool  // qmgr logged the expiry
+	counted   byte  // traffic bucket counted in: 'r' received, 'n' notification, 'i' re-injected
+	spareUsed uint8 // block's first recipient (1) and first attempt (2) are in use
 	countedAt int64
 	doneAt    time.Time
 	doneSeq   int64
 	rcptIdx   map[string]int // recipients by address, for large messages
-	spareR    []Recipient    // room for the first recipient, allocated with the message
-	spareA    []Attempt      // room for the first attempt, allocated with the message
+	block     *msgBlock      // the allocation this state is part of (nil when restored)
 	next      *Message       // next incarnation in the queue with the same queue ID
 }
 
@@ -427,17 +427,20 @@ func (c *Correlator) get(host string, inst, qid []byte, t time.Time) *Message {
 // recipient, and four allocations per message were a third of the
 // correlator's.
 func newMessage() *Message {
-	b := new(struct {
-		m  Message
-		st openState
-		r  [1]Recipient
-		a  [1]Attempt
-	})
+	b := new(msgBlock)
 	b.m.state = &b.st
-	// Slices stay nil until used (nil and empty differ to callers).
-	b.st.spareR = b.r[:0:1]
-	b.st.spareA = b.a[:0:1]
+	// The spare slots are used when the first recipient and attempt come
+	// (until then the slices stay nil: nil and empty differ to callers).
+	b.st.block = b
 	return &b.m
+}
+
+// msgBlock is newMessage's allocation (896 bytes).
+type msgBlock struct {
+	m  Message
+	st openState
+	r  [1]Recipient
+	a  [1]Attempt
 }
 
 func (c *Correlator) create(host string, inst, qid []byte, t time.Time) *Message {
@@ -748,9 +751,10 @@ func (m *Message) recipientFor(to, origTo []byte) *Recipient {
 			}
 		}
 	}
-	if m.Recipients == nil && st != nil && st.spareR != nil {
+	if m.Recipients == nil && st != nil && st.block != nil && st.spareUsed&1 == 0 {
 		// The first recipient goes in newMessage's slot.
-		m.Recipients, st.spareR = st.spareR, nil
+		m.Recipients = st.block.r[:0:1]
+		st.spareUsed |= 1
 	}
 	m.Recipients = append(m.Recipients, Recipient{Address: string(to), OrigTo: string(origTo)})
 	if st != nil {
@@ -860,8 +864,9 @@ func (c *Correlator) delivery(ev *parser.Event, host string, t time.Time) {
 			at.QueuedAs = string(q)
 		}
 	}
-	if r.Attempts == nil && m.state.spareA != nil {
-		r.Attempts, m.state.spareA = m.state.spareA, nil
+	if st := m.state; r.Attempts == nil && st.block != nil && st.spareUsed&2 == 0 {
+		r.Attempts = st.block.a[:0:1]
+		st.spareUsed |= 2
 	}
 	r.Attempts = append(r.Attempts, at)
 	if m.Fate != FateHeld {

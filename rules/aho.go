@@ -13,8 +13,8 @@ import (
 type automaton struct {
 	class    [256]uint8
 	nclass   int
-	delta    []int32  // state*nclass + class -> next state (while building, and when there are more than 65536 states)
-	delta16  []uint16 // the same when the states fit: half the memory, so more of it stays in the CPU caches
+	delta    []int32  // state*nclass + class -> next state, when there are too many states for delta16
+	delta16  []uint16 // the same in half the memory (so more of it stays in the CPU caches), when the states fit
 	outStart []int32  // outs[outStart[s]:outStart[s+1]]: the phrases ending at state s
 	outs     []int32
 	words    int // len of the bit set of present phrases
@@ -34,7 +34,7 @@ func automatonFor(phrases []string) *automaton {
 	return a.(*automaton)
 }
 
-func buildAutomaton(phrases []string) *automaton { return buildAutomatonNarrow(phrases, 1<<16) }
+func buildAutomaton(phrases []string) *automaton { return buildAutomatonNarrow(phrases, 1<<16-1) }
 
 // buildAutomatonNarrow builds the automaton with a 16-bit table when it
 // has at most narrow states (tests pass 0 to check the 32-bit one).
@@ -57,18 +57,31 @@ func buildAutomatonNarrow(phrases []string, narrow int) *automaton {
 		n = 256
 	}
 	a.nclass = n
-	// The table is allocated once at its final size (megabytes: growing
-	// it by appends copied it over and over, the most expensive part of
-	// loading the rules).
-	a.delta = make([]int32, 0, trieNodes(phrases)*n)
-	// The trie: -1 marks a missing edge until the DFA is completed.
-	newState := func() int32 {
-		s := int32(len(a.delta) / n)
-		a.delta = slices.Grow(a.delta, n) // a no-op: trieNodes is exact
-		a.delta = a.delta[:len(a.delta)+n]
-		row := a.delta[len(a.delta)-n:]
+	// The table is allocated once at its final size and width (megabytes:
+	// growing it by appends copied it over and over, the most expensive
+	// part of loading the rules).
+	if nodes := trieNodes(phrases); nodes <= narrow && nodes < 1<<16 {
+		a.delta16 = buildDFA(a, phrases, nodes, uint16(1<<16-1))
+	} else {
+		a.delta = buildDFA(a, phrases, nodes, int32(-1))
+	}
+	return a
+}
+
+// buildDFA builds the transition table for the classes of a, with none
+// (a value no state has) marking missing edges until the DFA is
+// complete, and sets a's outputs.
+func buildDFA[T uint16 | int32](a *automaton, phrases []string, nodes int, none T) []T {
+	n := a.nclass
+	delta := make([]T, 0, nodes*n)
+	// The trie.
+	newState := func() T {
+		s := T(len(delta) / n)
+		delta = slices.Grow(delta, n) // a no-op: trieNodes is exact
+		delta = delta[:len(delta)+n]
+		row := delta[len(delta)-n:]
 		for i := range row {
-			row[i] = -1
+			row[i] = none
 		}
 		return s
 	}
@@ -79,26 +92,26 @@ func buildAutomatonNarrow(phrases []string, narrow int) *automaton {
 			a.empty = append(a.empty, int32(id))
 			continue
 		}
-		s := int32(0)
+		s := T(0)
 		for i := 0; i < len(p); i++ {
 			at := int(s)*n + int(a.class[p[i]])
-			if a.delta[at] < 0 {
-				a.delta[at] = newState()
+			if delta[at] == none {
+				delta[at] = newState()
 				own = append(own, nil)
 			}
-			s = a.delta[at]
+			s = delta[at]
 		}
 		own[s] = append(own[s], int32(id))
 	}
 	// Breadth first: failure links, missing edges, and each state's
 	// outputs (its own plus those of its failure state).
 	states := len(own)
-	fail := make([]int32, states)
+	fail := make([]T, states)
 	outs := make([][]int32, states)
-	queue := make([]int32, 0, states)
+	queue := make([]T, 0, states)
 	for c := 0; c < n; c++ {
-		if v := a.delta[c]; v < 0 {
-			a.delta[c] = 0
+		if v := delta[c]; v == none {
+			delta[c] = 0
 		} else {
 			queue = append(queue, v)
 		}
@@ -108,12 +121,12 @@ func buildAutomatonNarrow(phrases []string, narrow int) *automaton {
 		queue = queue[1:]
 		outs[u] = append(own[u], outs[fail[u]]...)
 		for c := 0; c < n; c++ {
-			v := a.delta[int(u)*n+c]
-			if v < 0 {
-				a.delta[int(u)*n+c] = a.delta[int(fail[u])*n+c]
+			v := delta[int(u)*n+c]
+			if v == none {
+				delta[int(u)*n+c] = delta[int(fail[u])*n+c]
 				continue
 			}
-			fail[v] = a.delta[int(fail[u])*n+c]
+			fail[v] = delta[int(fail[u])*n+c]
 			queue = append(queue, v)
 		}
 	}
@@ -123,14 +136,7 @@ func buildAutomatonNarrow(phrases []string, narrow int) *automaton {
 		a.outs = append(a.outs, outs[s]...)
 	}
 	a.outStart[states] = int32(len(a.outs))
-	if states <= narrow {
-		a.delta16 = make([]uint16, len(a.delta))
-		for i, v := range a.delta {
-			a.delta16[i] = uint16(v)
-		}
-		a.delta = nil
-	}
-	return a
+	return delta
 }
 
 // trieNodes is the number of states of the trie of phrases: one per
