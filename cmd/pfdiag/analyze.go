@@ -169,7 +169,8 @@ func newTee(idx correlate.Index, b *reports.Builder) *teeIndex {
 	if b == nil {
 		return t
 	}
-	t.feed, t.done = make(chan teeItem, 8), make(chan struct{})
+	// Room for a few thousand messages, as the index writer has.
+	t.feed, t.done = make(chan teeItem, 64), make(chan struct{})
 	go func() {
 		defer close(t.done)
 		for it := range t.feed {

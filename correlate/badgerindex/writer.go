@@ -48,7 +48,10 @@ type chunkBuf struct {
 }
 
 func newChunkWriter(x *Index) *chunkWriter {
-	w := &chunkWriter{x: x, reqs: make(chan writeReq, 8), seq: x.committed + 1}
+	// Room for a few thousand messages: the writer pauses for tens of
+	// milliseconds at each commit (and when Badger syncs a full value-log
+	// file); the correlator should not have to wait for it.
+	w := &chunkWriter{x: x, reqs: make(chan writeReq, 64), seq: x.committed + 1}
 	w.wg.Add(1)
 	go w.loop()
 	return w
