@@ -684,9 +684,6 @@ func (d *destAcc) add(a *correlate.Attempt, size int64) {
 		d.bytes += size
 		d.delaySum += a.Delay
 		d.delayMax = max(d.delayMax, a.Delay)
-		if d.delays == nil {
-			d.delays = sparseHist{}
-		}
 		d.delays.add(a.Delay)
 	case correlate.StatusDeferred:
 		d.deferred++

@@ -90,29 +90,49 @@ func (h *hist) quantile(q float64) float64 {
 }
 
 // sparseHist is a histogram for the many small populations (one per
-// recipient domain and relay).
-type sparseHist map[uint16]int64
+// recipient domain and relay): the buckets in use, sorted, in one slice
+// (a map per domain cost a hashed lookup in scattered memory for every
+// delivery).
+type sparseHist struct{ b []histBin }
 
-func (h sparseHist) add(v float64) { h[uint16(histKey(v))]++ }
+type histBin struct {
+	k uint16
+	n int64
+}
+
+func (h *sparseHist) add(v float64) {
+	k := uint16(histKey(v))
+	lo, hi := 0, len(h.b)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if h.b[m].k < k {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(h.b) && h.b[lo].k == k {
+		h.b[lo].n++
+		return
+	}
+	h.b = slices.Insert(h.b, lo, histBin{k, 1})
+}
 
 // median returns the nearest-rank median, -1 when empty.
 func (h sparseHist) median() float64 {
 	var n int64
-	keys := make([]int, 0, len(h))
-	for k, v := range h {
-		n += v
-		keys = append(keys, int(k))
+	for _, b := range h.b {
+		n += b.n
 	}
 	if n == 0 {
 		return -1
 	}
-	slices.Sort(keys)
 	rank := (n + 1) / 2
 	var c int64
-	for _, k := range keys {
-		c += h[uint16(k)]
+	for _, b := range h.b {
+		c += b.n
 		if c >= rank {
-			return round2(histValue(k))
+			return round2(histValue(int(b.k)))
 		}
 	}
 	return -1

@@ -2,6 +2,8 @@ package reports
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -117,5 +119,46 @@ func TestBucket(t *testing.T) {
 	far := append(rows, HourRow{Hour: h(24 * 365 * 30), Deferred: 1})
 	if got, _ := bucket(far, 48); len(got) > 48 {
 		t.Errorf("%d buckets for a 30-year span", len(got))
+	}
+}
+
+// TestSparseHistIsTheMap: the sorted-slice histogram gives the median the
+// map it replaced gave, over random populations.
+func TestSparseHistIsTheMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for n := 0; n < 300; n++ {
+		var s sparseHist
+		ref := map[uint16]int64{}
+		for i := 0; i < n; i++ {
+			v := r.ExpFloat64() * float64(1+n%7) * 3
+			if i%11 == 0 {
+				v = float64(r.IntN(100000))
+			}
+			s.add(v)
+			ref[uint16(histKey(v))]++
+		}
+		// The map version's median, as it was.
+		want := -1.0
+		var total int64
+		keys := []int{}
+		for k, c := range ref {
+			total += c
+			keys = append(keys, int(k))
+		}
+		slices.Sort(keys)
+		var c int64
+		for _, k := range keys {
+			c += ref[uint16(k)]
+			if c >= (total+1)/2 {
+				want = round2(histValue(k))
+				break
+			}
+		}
+		if got := s.median(); got != want {
+			t.Fatalf("n=%d: median %v, map gave %v", n, got, want)
+		}
+		if len(s.b) != len(ref) {
+			t.Fatalf("n=%d: %d buckets, map has %d", n, len(s.b), len(ref))
+		}
 	}
 }
