@@ -41,6 +41,7 @@ type File struct {
 	ModTime     time.Time
 
 	r      *bufio.Reader
+	src    io.Reader // what r reads from: the file, or the decompressor
 	closer []io.Closer
 }
 
@@ -111,10 +112,10 @@ func newFile(name string, r io.Reader, c io.Closer, st os.FileInfo) (*File, erro
 		f.Compression, dec = "zstd", zr
 		f.closer = append(f.closer, closerFunc(func() error { zr.Close(); return nil }))
 	default:
-		f.r = br
+		f.r, f.src = br, r
 		return f, nil
 	}
-	f.r = bufio.NewReaderSize(dec, 256<<10)
+	f.r, f.src = bufio.NewReaderSize(dec, 256<<10), dec
 	return f, nil
 }
 
@@ -122,8 +123,16 @@ type closerFunc func() error
 
 func (c closerFunc) Close() error { return c() }
 
-// Read reads decompressed bytes.
-func (f *File) Read(p []byte) (int, error) { return f.r.Read(p) }
+// Read reads decompressed bytes. Large reads go around the buffer once it
+// is drained (it is there for Head): parser.BatchReader reads blocks of
+// about 100 KiB, and copying every byte through the buffer first was one
+// more pass over the whole input.
+func (f *File) Read(p []byte) (int, error) {
+	if len(p) >= 32<<10 && f.src != nil && f.r.Buffered() == 0 {
+		return f.src.Read(p)
+	}
+	return f.r.Read(p)
+}
 
 // Close closes the decompressor and the file.
 func (f *File) Close() error {
