@@ -61,6 +61,19 @@
 // again: counts come out as after one clean run. Checkpoint positions
 // depend only on the input, so both runs checkpoint at the same lines.
 //
+// # Goroutines
+//
+// A Correlator is used by one goroutine. While Ingester.Read reads a file
+// it spreads the work over the machine's cores without changing any
+// result: the parser's goroutines parse and, with
+// IngestOptions.ConcurrentClassify, classify failed deliveries (the
+// correlator uses the category made from the same inputs); the hour
+// aggregates for traffic, deliveries, senders and delays are added by an
+// aggregator goroutine from ops the correlator records in order (a
+// checkpoint waits for them); and badgerindex encodes and writes records
+// on a goroutine of its own. Process and Commit (pfdiag tail) do all of
+// it on the caller's goroutine.
+//
 // Memory is bounded: finished messages leave memory when they are
 // written, messages never queued are written out after Options.StaleAfter
 // (log time), and at most Options.MaxOpen messages are held.
