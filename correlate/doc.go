@@ -71,8 +71,8 @@
 // aggregates for traffic, deliveries, senders and delays are added by an
 // aggregator goroutine from ops the correlator records in order (a
 // checkpoint waits for them); and badgerindex encodes and writes records
-// on a goroutine of its own. Process and Commit (pfdiag tail) do all of
-// it on the caller's goroutine.
+// on a goroutine of its own. With Process and Commit (pfdiag tail) the
+// caller's goroutine correlates, classifies and aggregates.
 //
 // Memory is bounded: finished messages leave memory when they are
 // written, messages never queued are written out after Options.StaleAfter
