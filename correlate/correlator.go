@@ -135,6 +135,13 @@ type Correlator struct {
 	freeSess []*session
 	grace    []*Message
 	graceAt  int
+	// gone holds, per queue ID, the last incarnation that left the queue
+	// and has not been handed to the index yet. A reused queue ID first
+	// seen in the same second as that incarnation (hand-written logs, or a
+	// classic log's one-second resolution) would otherwise get the same Ref
+	// and overwrite it in the checkpoint: its First is moved on by a
+	// microsecond instead.
+	gone     map[string]*Message
 	graceFor time.Time // the now graceCut is for
 	graceCut time.Time // now - Grace
 	done     []*Message
@@ -178,6 +185,7 @@ func New(opts Options) *Correlator {
 		opts:     opts,
 		active:   make(map[string]*Message, 1024),
 		smtpIn:   make(map[string]*Message, 256),
+		gone:     make(map[string]*Message, 256),
 		expect:   map[string]*expectation{},
 		sessions: make(map[int]*session, 256),
 		hours:    map[int64]*hourAcc{},
@@ -446,6 +454,9 @@ type msgBlock struct {
 func (c *Correlator) create(host string, inst, qid []byte, t time.Time) *Message {
 	m := newMessage()
 	m.Ref = Ref{Host: host, Instance: c.tok.get(inst), QueueID: string(qid), First: t}
+	if g := c.gone[m.QueueID]; g != nil && g.state != nil && g.Host == m.Host && g.Instance == m.Instance && !t.After(g.First) {
+		m.First = g.First.Add(time.Microsecond) // the codec keeps microseconds
+	}
 	m.LastSeen = t
 	m.state.open = 1
 	c.activeAdd(m)
@@ -1091,6 +1102,7 @@ func (c *Correlator) finish(m *Message, f Fate, t time.Time) {
 	m.Fate, m.FateTime = f, t
 	st.finished = true
 	c.activeDel(m)
+	c.gone[m.QueueID] = m
 	c.acc(t)
 	c.traffic(m.Host, m.Instance, t, trafficRemoved, 1)
 	if f == FateRejected {
@@ -1157,6 +1169,9 @@ func (c *Correlator) emit(root *Message) {
 		st.persisted = false
 	}
 	root.Walk(func(h *Message) {
+		if c.gone[h.QueueID] == h {
+			delete(c.gone, h.QueueID)
+		}
 		if c.smtpIn[h.QueueID] == h {
 			delete(c.smtpIn, h.QueueID)
 		}
@@ -1459,6 +1474,8 @@ func (c *Correlator) Restore(s *Snapshot) error {
 			if !st.finished {
 				open++
 				c.activeAdd(h)
+			} else if g := c.gone[h.QueueID]; g == nil || h.First.After(g.First) {
+				c.gone[h.QueueID] = h
 			}
 		})
 		root.state.open = open

@@ -18,11 +18,18 @@ import (
 // as one `pfdiag ingest -` run would.
 func feed(t *testing.T, idx correlate.Index, lines ...string) *correlate.Ingester {
 	t.Helper()
+	return feedEvery(t, idx, 0, lines...)
+}
+
+// feedEvery is feed with a checkpoint every n lines (0: the default).
+func feedEvery(t *testing.T, idx correlate.Index, n int, lines ...string) *correlate.Ingester {
+	t.Helper()
 	text := strings.Join(lines, "\n") + "\n"
 	ctx := context.Background()
 	in, err := correlate.NewIngester(ctx, idx, correlate.IngestOptions{
-		Correlator: correlate.Options{Classify: fakeClassify},
-		Parse:      parser.Options{Year: 2026, Loc: time.UTC},
+		Correlator:      correlate.Options{Classify: fakeClassify},
+		Parse:           parser.Options{Year: 2026, Loc: time.UTC},
+		CheckpointLines: int64(n),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +114,37 @@ func TestQueueIDReuse(t *testing.T) {
 	}
 	if !ms[1].First.After(ms[0].First) {
 		t.Errorf("incarnations not told apart by first-seen time")
+	}
+}
+
+// A queue ID reused within the second its previous incarnation was first
+// seen in (classic syslog has one-second resolution; hand-written logs do
+// it too) must still be two messages: the second's first-seen time is
+// moved on by a microsecond so their Refs differ, also in the checkpoint
+// that holds both while they wait out their grace period.
+func TestQueueIDReuseSameSecond(t *testing.T) {
+	for _, checkpointEvery := range []int{0, 1, 3} {
+		idx := memindex.New()
+		lines := delivered("10:00:00", "mail", "postfix", "4A5F6C200C", "a@x.test", "b@y.test")
+		lines = append(lines, delivered("10:00:00", "mail", "postfix", "4A5F6C200C", "c@x.test", "d@y.test")...)
+		lines = append(lines, delivered("10:00:00", "mail", "postfix", "4A5F6C200C", "e@x.test", "f@y.test")...)
+		feedEvery(t, idx, checkpointEvery, lines...)
+		ms := byQID(t, idx, "4A5F6C200C")
+		if len(ms) != 3 {
+			t.Fatalf("checkpoint every %d: %d incarnations, want 3", checkpointEvery, len(ms))
+		}
+		seen := map[string]bool{}
+		for _, m := range ms {
+			seen[statuses(m)] = true
+		}
+		for _, want := range []string{"b@y.test=sent", "d@y.test=sent", "f@y.test=sent"} {
+			if !seen[want] {
+				t.Errorf("checkpoint every %d: no incarnation with %s (have %v)", checkpointEvery, want, seen)
+			}
+		}
+		if tr := totals(t, idx).TotalTraffic(); tr.Sent != 3 {
+			t.Errorf("checkpoint every %d: %d sent in the hour totals, want 3", checkpointEvery, tr.Sent)
+		}
 	}
 }
 
