@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pfdiag/pfdiag/correlate"
-	"github.com/pfdiag/pfdiag/correlate/badgerindex"
 	"github.com/pfdiag/pfdiag/reports/queue"
 	"github.com/pfdiag/pfdiag/rules"
 )
@@ -183,31 +181,14 @@ func newWindowCheck(eng *rules.Engine, dir, window, bw, bc string, minFinal int,
 	return w, nil
 }
 
-// indexDir is where the index is: --index, else the default every
-// pfdiag command uses.
-func (w *windowCheck) indexDir(e *env) (string, error) {
-	if w.dir != "" {
-		return w.dir, nil
-	}
-	if s := e.getenv("XDG_STATE_HOME"); s != "" && filepath.IsAbs(s) {
-		return filepath.Join(s, "pfdiag"), nil
-	}
-	if home := e.getenv("HOME"); home != "" {
-		return filepath.Join(home, ".local", "state", "pfdiag"), nil
-	}
-	return "", errors.New("no home directory: give --index DIR")
-}
-
 // run reads the window from the index, adds its alerts to res and returns
 // the summary text and perfdata. An index that cannot be opened is an
 // error (UNKNOWN); one not updated during the window is a warning, since
-// its counts would claim a quiet server.
+// its counts would claim a quiet server. The index is found as every
+// pfdiag command finds it (--index, else the default directory).
 func (w *windowCheck) run(ctx context.Context, e *env, res *checkResult) (string, []string, error) {
-	dir, err := w.indexDir(e)
-	if err != nil {
-		return "", nil, err
-	}
-	idx, err := badgerindex.Open(dir, badgerindex.Options{ReadOnly: true, Now: e.now})
+	flags := indexFlags{dir: w.dir, retain: "0"}
+	idx, err := flags.open(e, true)
 	if err != nil {
 		return "", nil, fmt.Errorf("cannot open the index: %v", err)
 	}
