@@ -178,13 +178,25 @@ func isShortQueueID(b []byte) bool {
 	if len(b) < 5 || len(b) > 20 {
 		return false
 	}
+	// Branch-free: hex digits of a queue ID are random, and a test per
+	// character mispredicted on most of them.
+	var bad byte
 	for _, c := range b {
-		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
-			return false
-		}
+		bad |= notUpperHex[c]
 	}
-	return true
+	return bad == 0
 }
+
+// notUpperHex is 1 for every byte but 0-9 and A-F.
+var notUpperHex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 1
+	}
+	for _, c := range []byte("0123456789ABCDEF") {
+		t[c] = 0
+	}
+	return t
+}()
 
 // Long queue IDs (mail_queue.h): 10 characters of time (seconds and
 // microseconds) in base 52, the separator 'z', then the inode number in

@@ -99,11 +99,18 @@ func ParseInto(line []byte, ev *Event) {
 // has a '/' and starts with "postfix" (then the daemon may be unknown).
 func splitProgram(ev *Event) bool {
 	p := ev.Program
-	first := bytes.IndexByte(p, '/')
-	if first < 0 {
+	// Tags are short ("postfix/smtpd"): plain loops beat IndexByte's call.
+	first := 0
+	for first < len(p) && p[first] != '/' {
+		first++
+	}
+	if first == len(p) {
 		return false
 	}
-	last := bytes.LastIndexByte(p, '/')
+	last := len(p) - 1
+	for p[last] != '/' {
+		last--
+	}
 	ev.Instance = p[:first]
 	if last > first {
 		ev.Service = p[first+1 : last]
@@ -713,6 +720,10 @@ func parseNoQueueID(ev *Event, b []byte) {
 
 // parseSession reads smtpd/smtp/lmtp session lines that carry no queue ID.
 func parseSession(ev *Event, b []byte) bool {
+	var b0 byte // first byte, for the note lists' prefilters (0 never starts one)
+	if len(b) > 0 {
+		b0 = b[0]
+	}
 	switch {
 	case hasPrefix(b, "connect from "):
 		ev.Kind = KindConnect
@@ -741,6 +752,9 @@ func parseSession(ev *Event, b []byte) bool {
 	// "lost connection after RCPT from host[ip]", "timeout after DATA (12 bytes) from …",
 	// "too many errors after AUTH from …", "improper command pipelining after CONNECT from …: …"
 	for _, p := range sessionNotes {
+		if !noteFirst.session[b0] {
+			break
+		}
 		if r, ok := cutPrefix(b, p); ok {
 			ev.Kind = KindSession
 			ev.Action = b[:len(p)-len(" after ")]
@@ -755,7 +769,8 @@ func parseSession(ev *Event, b []byte) bool {
 			return true
 		}
 	}
-	if i := indexStr(b, "TLS connection established "); i >= 0 && i < 16 {
+	// Only a match starting in the first 16 bytes counts: search no further.
+	if i := indexStr(b[:min(len(b), 15+len("TLS connection established "))], "TLS connection established "); i >= 0 && i < 16 {
 		ev.Kind = KindTLS
 		r := b[i+len("TLS connection established "):]
 		r, isTo := cutPrefix(r, "to ")
@@ -773,6 +788,9 @@ func parseSession(ev *Event, b []byte) bool {
 		return true
 	}
 	for _, p := range tlsNotes {
+		if !noteFirst.tls[b0] {
+			break
+		}
 		if hasPrefix(b, p) {
 			ev.Kind = KindTLS
 			ev.Reason = b
@@ -789,6 +807,9 @@ func parseSession(ev *Event, b []byte) bool {
 		}
 	}
 	for _, p := range smtpInfoNotes {
+		if !noteFirst.info[b0] {
+			break
+		}
 		if hasPrefix(b, p) {
 			ev.Kind = KindInfo
 			ev.Reason = b
@@ -796,6 +817,20 @@ func parseSession(ev *Event, b []byte) bool {
 		}
 	}
 	return false
+}
+
+// noteFirst holds the first bytes of the note lists: most lines that get
+// this far (postscreen's verdicts) match none, and one table lookup skips
+// a list instead of a comparison per entry.
+var noteFirst = struct{ session, tls, info [256]bool }{
+	firstBytes(sessionNotes[:]), firstBytes(tlsNotes[:]), firstBytes(smtpInfoNotes[:]),
+}
+
+func firstBytes(ps []string) (t [256]bool) {
+	for _, p := range ps {
+		t[p[0]] = true
+	}
+	return t
 }
 
 // sessionNotes are smtpd's end-of-session messages (smtpd.c).
