@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"hash/maphash"
 	"slices"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/pfdiag/pfdiag/parser"
 )
@@ -89,6 +91,7 @@ type openState struct {
 	countedAt int64
 	doneAt    time.Time
 	doneSeq   int64
+	graceRefs int32          // entries of the grace queue that point to this message
 	rcptIdx   map[string]int // recipients by address, for large messages
 	block     *msgBlock      // the allocation this state is part of (nil when restored)
 	next      *Message       // next incarnation in the queue with the same queue ID
@@ -144,8 +147,17 @@ type Correlator struct {
 	gone     map[string]*Message
 	graceFor time.Time // the now graceCut is for
 	graceCut time.Time // now - Grace
+	// The head of the grace queue was found waiting at log time waitNow:
+	// it keeps waiting, without a look at it, while the log time stays
+	// waitNow and seq stays below waitSeq (its grace in lines). Anything
+	// that changes a message's grace state clears waitHead.
+	waitHead *Message
+	waitNow  time.Time
+	waitSeq  int64
 	done     []*Message
 	closed   []Ref
+	pool     *msgPool    // blocks of written messages, for reuse (Ingester.Release)
+	spare    []*msgBlock // blocks taken from pool
 	hours    map[int64]*hourAcc
 	curIdx   int64
 	cur      *hourAcc
@@ -190,6 +202,7 @@ func New(opts Options) *Correlator {
 		sessions: make(map[int]*session, 256),
 		hours:    map[int64]*hourAcc{},
 		agg:      newAggregator(),
+		pool:     &msgPool{},
 		ops:      &opBatch{},
 		curIdx:   -1 << 62,
 		strs:     newInterner(1<<14, 1<<11),
@@ -433,13 +446,24 @@ func (c *Correlator) get(host string, inst, qid []byte, t time.Time) *Message {
 // newMessage allocates a message with its state, its first recipient and
 // that recipient's first attempt in one block: most messages have one
 // recipient, and four allocations per message were a third of the
-// correlator's.
-func newMessage() *Message {
-	b := new(msgBlock)
+// correlator's. A block handed back by Ingester.Release is reused first.
+func (c *Correlator) newMessage() *Message {
+	if len(c.spare) == 0 {
+		c.spare = c.pool.take(c.spare)
+	}
+	var b *msgBlock
+	if n := len(c.spare); n > 0 {
+		b = c.spare[n-1]
+		c.spare[n-1] = nil
+		c.spare = c.spare[:n-1]
+	} else {
+		b = new(msgBlock)
+	}
 	b.m.state = &b.st
 	// The spare slots are used when the first recipient and attempt come
 	// (until then the slices stay nil: nil and empty differ to callers).
 	b.st.block = b
+	b.m.pooled = true
 	return &b.m
 }
 
@@ -451,8 +475,55 @@ type msgBlock struct {
 	a  [1]Attempt
 }
 
+// msgPool keeps message blocks handed back by the index writer's
+// goroutine (Ingester.Release) until the correlator takes them: finished
+// messages were a quarter of all the memory an ingest allocates.
+type msgPool struct {
+	mu   sync.Mutex
+	free []*msgBlock // zeroed
+}
+
+// maxPooled bounds the blocks kept (about 7 MB): more than the index
+// writer's queue holds.
+const maxPooled = 8192
+
+// take moves the free blocks into dst (empty) and returns it.
+func (p *msgPool) take(dst []*msgBlock) []*msgBlock {
+	p.mu.Lock()
+	dst, p.free = p.free, dst
+	p.mu.Unlock()
+	return dst
+}
+
+// put zeroes the blocks of the recyclable trees among msgs and keeps them.
+func (p *msgPool) put(msgs []*Message) {
+	var blocks []*msgBlock
+	for _, root := range msgs {
+		if !root.recycle {
+			continue
+		}
+		root.Walk(func(h *Message) {
+			// Only pooled messages are marked recyclable (see emit); the
+			// Message is the block's first field.
+			blocks = append(blocks, (*msgBlock)(unsafe.Pointer(h)))
+		})
+	}
+	if len(blocks) == 0 {
+		return
+	}
+	for _, b := range blocks {
+		*b = msgBlock{}
+	}
+	p.mu.Lock()
+	if n := maxPooled - len(p.free); n < len(blocks) {
+		blocks = blocks[:max(n, 0)]
+	}
+	p.free = append(p.free, blocks...)
+	p.mu.Unlock()
+}
+
 func (c *Correlator) create(host string, inst, qid []byte, t time.Time) *Message {
-	m := newMessage()
+	m := c.newMessage()
 	m.Ref = Ref{Host: host, Instance: c.tok.get(inst), QueueID: string(qid), First: t}
 	if g := c.gone[m.QueueID]; g != nil && g.state != nil && g.Host == m.Host && g.Instance == m.Instance && !t.After(g.First) {
 		m.First = g.First.Add(time.Microsecond) // the codec keeps microseconds
@@ -928,6 +999,7 @@ func (c *Correlator) link(parent *Message, host string, child []byte, t time.Tim
 	// The copy has not logged its first line yet (lines of two instances
 	// interleave): wait for it.
 	c.expect[string(c.hkey(host, child))] = &expectation{parent: parent, t: t}
+	parent.linked = true // c.expect points to it: its blocks are never reused
 }
 
 // adopt makes child (a root) a hop of parent.
@@ -938,6 +1010,7 @@ func (c *Correlator) adopt(parent, child *Message) bool {
 		return false
 	}
 	cs := child.state
+	c.waitHead = nil
 	cs.inGrace = false
 	proot.state.open += cs.open
 	if proot.state.open > 0 {
@@ -1118,16 +1191,24 @@ func (c *Correlator) finish(m *Message, f Fate, t time.Time) {
 }
 
 func (c *Correlator) toGrace(root *Message) {
+	c.waitHead = nil
 	root.state.finished = root.state.finished || root.Fate.Final()
 	root.state.inGrace = true
 	root.state.doneAt = c.now
 	root.state.doneSeq = c.seq
+	root.state.graceRefs++
 	c.grace = append(c.grace, root)
 }
 
 // drainGrace hands finished messages whose grace period is over (or all,
 // at a checkpoint) to the index.
 func (c *Correlator) drainGrace(all bool) {
+	// Called for every line: most of the time the head is still waiting.
+	if !all && c.waitHead != nil && c.graceAt < len(c.grace) && c.grace[c.graceAt] == c.waitHead &&
+		c.seq < c.waitSeq && c.now == c.waitNow {
+		return
+	}
+	c.waitHead = nil
 	if c.now != c.graceFor {
 		c.graceFor, c.graceCut = c.now, c.now.Add(-c.opts.Grace)
 	}
@@ -1143,10 +1224,12 @@ func (c *Correlator) drainGrace(all bool) {
 		// graceLines lines ago.
 		if r.state.inGrace && !all && !r.state.doneAt.Before(c.graceCut) &&
 			!r.state.doneAt.After(c.now) && c.seq-r.state.doneSeq < graceLines {
+			c.waitHead, c.waitNow, c.waitSeq = r, c.now, r.state.doneSeq+graceLines
 			break
 		}
 		c.grace[c.graceAt] = nil
 		c.graceAt++
+		r.state.graceRefs--
 		if r.state.inGrace && !r.state.emitted && r.parent == nil && r.state.open == 0 {
 			r.state.inGrace = false
 			c.emit(r)
@@ -1162,12 +1245,24 @@ func (c *Correlator) drainGrace(all bool) {
 }
 
 func (c *Correlator) emit(root *Message) {
+	c.waitHead = nil
 	st := root.state
 	st.emitted = true
 	if st.persisted {
 		c.closed = append(c.closed, root.Ref)
 		st.persisted = false
 	}
+	// The blocks of the tree can be reused once the index has written it
+	// (Ingester.Release) unless the correlator still points to one: from
+	// a later entry of the grace queue (skipped once the state is gone),
+	// or from an expected re-injection.
+	recycle := true
+	root.Walk(func(h *Message) {
+		if !h.pooled || h.linked || h.state == nil || h.state.graceRefs != 0 {
+			recycle = false
+		}
+	})
+	root.recycle = recycle
 	root.Walk(func(h *Message) {
 		if c.gone[h.QueueID] == h {
 			delete(c.gone, h.QueueID)
@@ -1297,6 +1392,7 @@ func (c *Correlator) warning(ev *parser.Event, host string, t time.Time, a *hour
 // It runs every sweepEvery events, so two runs over the same lines sweep
 // at the same places.
 func (c *Correlator) sweep() {
+	c.waitHead = nil
 	cutoff := c.now.Add(-c.opts.StaleAfter)
 	for _, m := range c.activeList() {
 		if !m.Queued && m.Fate != FateHeld && m.LastSeen.Before(cutoff) {
@@ -1497,6 +1593,7 @@ func (c *Correlator) Restore(s *Snapshot) error {
 		return err
 	}
 	// The grace queue drains in completion order.
+	c.waitHead = nil
 	slices.SortStableFunc(c.grace, func(a, b *Message) int {
 		if a.state.doneSeq != b.state.doneSeq {
 			return cmpInt(a.state.doneSeq, b.state.doneSeq)

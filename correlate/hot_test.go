@@ -15,3 +15,11 @@ func TestHourBefore(t *testing.T) {
 		}
 	}
 }
+
+// PooledBlocks returns the message blocks waiting in the Ingester's pool
+// and in its correlator's hands (for TestReleaseChangesNothing).
+func PooledBlocks(in *Ingester) int {
+	in.c.pool.mu.Lock()
+	defer in.c.pool.mu.Unlock()
+	return len(in.c.pool.free) + len(in.c.spare)
+}

@@ -221,6 +221,13 @@ func (in *Ingester) Commit(ctx context.Context, srcs ...Source) (*Checkpoint, er
 	return cp, nil
 }
 
+// Release hands back finished messages the index has written and nobody
+// keeps any more, so that the correlator reuses their memory: an Index
+// whose writer calls it must not use the messages afterwards, and neither
+// may anything else the messages were given to. It is safe for concurrent
+// use (the index writer's goroutine calls it).
+func (in *Ingester) Release(msgs []*Message) { in.c.pool.put(msgs) }
+
 // Sources returns the read positions the index had when the Ingester was
 // made, updated by its commits.
 func (in *Ingester) Sources() []Source {

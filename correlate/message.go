@@ -266,6 +266,10 @@ type Message struct {
 
 	parent *Message // the message whose delivery re-injected this one
 	state  *openState
+	// Recycling (see Correlator.newMessage and Ingester.Release).
+	pooled  bool // allocated as a msgBlock by the correlator
+	linked  bool // an expected re-injection points to it
+	recycle bool // root: its blocks may be reused once it is written
 }
 
 // Parent returns the incarnation that re-injected m, or nil for a root.

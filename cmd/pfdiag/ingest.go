@@ -73,7 +73,7 @@ func cmdIngest(ctx context.Context, e *env, args []string) error {
 	}
 	defer tuneGC()()
 	start := time.Now()
-	sum, runErr := ingestEvery(ctx, e, idx, eng, inputs, *year, *every)
+	sum, runErr := ingestEvery(ctx, e, idx, eng, inputs, *year, *every, true)
 	sum.Seconds = time.Since(start).Seconds()
 	if *asJSON && (runErr == nil || errors.Is(runErr, context.Canceled)) {
 		tot, err := totals(context.WithoutCancel(ctx), idx)
@@ -101,11 +101,14 @@ func cmdIngest(ctx context.Context, e *env, args []string) error {
 // ingest reads the inputs into idx and returns this run's counts
 // (analyze uses it too).
 func ingest(ctx context.Context, e *env, idx correlate.Index, eng *rules.Engine, inputs []*logInput, year int) (ingestSummary, error) {
-	return ingestEvery(ctx, e, idx, eng, inputs, year, 0)
+	return ingestEvery(ctx, e, idx, eng, inputs, year, 0, false)
 }
 
-// ingestEvery is ingest with a checkpoint every `every` lines (0: the default).
-func ingestEvery(ctx context.Context, e *env, idx correlate.Index, eng *rules.Engine, inputs []*logInput, year int, every int64) (ingestSummary, error) {
+// ingestEvery is ingest with a checkpoint every `every` lines (0: the
+// default). With recycle, an on-disk index hands the finished messages
+// back to the correlator once it has written them, for their memory to
+// be reused: only when nothing else (analyze's report builder) gets them.
+func ingestEvery(ctx context.Context, e *env, idx correlate.Index, eng *rules.Engine, inputs []*logInput, year int, every int64, recycle bool) (ingestSummary, error) {
 	sum := ingestSummary{Deliveries: map[string]int64{}}
 	opts := correlate.IngestOptions{
 		Correlator:      correlate.Options{Classify: classifier(eng)},
@@ -120,6 +123,11 @@ func ingestEvery(ctx context.Context, e *env, idx correlate.Index, eng *rules.En
 	in, err := correlate.NewIngester(ctx, idx, opts)
 	if err != nil {
 		return sum, err
+	}
+	if r, ok := idx.(interface {
+		SetRelease(func([]*correlate.Message))
+	}); ok && recycle {
+		r.SetRelease(in.Release)
 	}
 	var runErr error
 	for _, f := range inputs {

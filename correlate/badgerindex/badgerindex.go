@@ -500,6 +500,17 @@ func (x *Index) Append(ctx context.Context, msgs []*correlate.Message) error {
 	return x.w.append(ctx, slices.Clone(msgs))
 }
 
+// SetRelease makes the writer call fn with each batch of appended
+// messages once it has encoded them (on its own goroutine): the index
+// keeps nothing of them then, and the caller may reuse their memory
+// (correlate.Ingester.Release) if nothing else holds them. Call it
+// before the first Append.
+func (x *Index) SetRelease(fn func([]*correlate.Message)) {
+	if x.w != nil {
+		x.w.release = fn
+	}
+}
+
 // postingHash hashes a lookup value as correlate.LookupValue normalises
 // it (FNV-1a over the field and the value, ASCII letters folded; values
 // with other bytes go through strings.ToLower as the query side does).

@@ -31,6 +31,7 @@ type chunkWriter struct {
 	mu      sync.Mutex
 	err     error    // first write error; sticky
 	free    [][]byte // chunk buffers whose commit finished (guarded by mu)
+	release func([]*correlate.Message)
 }
 
 type writeReq struct {
@@ -79,11 +80,17 @@ func (w *chunkWriter) loop() {
 			job.done <- err
 			continue
 		}
+		ok := true
 		for _, m := range r.msgs {
 			if err := w.add(m); err != nil {
 				w.setErr(err)
+				ok = false
 				break
 			}
+		}
+		if ok && w.release != nil {
+			// Encoded: the index keeps nothing of them.
+			w.release(r.msgs)
 		}
 	}
 	w.flushChunk() // never committed: the next writer removes it
