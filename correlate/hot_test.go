@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -22,4 +23,16 @@ func PooledBlocks(in *Ingester) int {
 	in.c.pool.mu.Lock()
 	defer in.c.pool.mu.Unlock()
 	return len(in.c.pool.free) + len(in.c.spare)
+}
+
+func TestLastQueuedAs(t *testing.T) {
+	for _, s := range []string{
+		"", "q", "queued as", "queued as ", "250 2.0.0 Ok: queued as 3F2A1258B01",
+		"250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 3F2A1258B01",
+		"queued as A queued as B", "qqueued as X", "queued asqueued as Y", "no such thing", "250 2.0.0 <r@x> q1 Saved",
+	} {
+		if got, want := lastQueuedAs([]byte(s)), strings.LastIndex(s, "queued as "); got != want {
+			t.Errorf("lastQueuedAs(%q) = %d, want %d", s, got, want)
+		}
+	}
 }

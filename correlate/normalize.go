@@ -62,7 +62,7 @@ func sample(b []byte) string {
 // 2.0.0 Ok: queued as X", amavis' "250 2.0.0 from MTA(…): 250 2.0.0 Ok:
 // queued as X"), or nil.
 func queuedAs(reason []byte) []byte {
-	i := bytes.LastIndex(reason, []byte("queued as "))
+	i := lastQueuedAs(reason)
 	if i < 0 {
 		return nil
 	}
@@ -75,6 +75,23 @@ func queuedAs(reason []byte) []byte {
 		return nil
 	}
 	return r[:n]
+}
+
+// lastQueuedAs is bytes.LastIndex(b, "queued as ") without its
+// Rabin-Karp hashing of every byte: the last occurrence starts at one of
+// the 'q's, tried from the right (every LMTP delivery's reply is searched).
+func lastQueuedAs(b []byte) int {
+	const p = "queued as "
+	for end := len(b); ; {
+		i := bytes.LastIndexByte(b[:end], 'q')
+		if i < 0 {
+			return -1
+		}
+		if len(b)-i >= len(p) && string(b[i:i+len(p)]) == p {
+			return i
+		}
+		end = i
+	}
 }
 
 func isQueueIDChar(c byte) bool {

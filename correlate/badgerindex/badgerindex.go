@@ -524,24 +524,46 @@ func postingHash(f correlate.Field, v string) uint64 {
 		}
 		return h
 	}
-	for i := 0; i < len(v); i++ {
-		if v[i] >= utf8.RuneSelf {
-			v = strings.ToLower(v)
-			for i := 0; i < len(v); i++ {
-				h = (h ^ uint64(v[i])) * prime
-			}
-			return h
+	if !isASCII(v) {
+		v = strings.ToLower(v)
+		for i := 0; i < len(v); i++ {
+			h = (h ^ uint64(v[i])) * prime
 		}
+		return h
 	}
 	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		h = (h ^ uint64(c)) * prime
+		h = (h ^ uint64(lowerASCII[v[i]])) * prime
 	}
 	return h
 }
+
+// isASCII reports whether s has no byte >= 0x80, eight bytes at a time.
+func isASCII(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if binary.LittleEndian.Uint64([]byte(s[i:i+8]))&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// lowerASCII maps A-Z to a-z and every other byte to itself (a lookup
+// instead of a branch per byte of every posting).
+var lowerASCII = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+		if i >= 'A' && i <= 'Z' {
+			t[i] = byte(i) + 'a' - 'A'
+		}
+	}
+	return t
+}()
 
 func trimLookup(f correlate.Field, v string) string {
 	switch f {

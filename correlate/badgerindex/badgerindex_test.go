@@ -200,3 +200,47 @@ func TestRetain(t *testing.T) {
 		t.Errorf("%d expired hours still visible", n)
 	}
 }
+
+// postingHashV1 is the hash as first written (FNV-1a, byte by byte): the
+// postings on disk depend on it never changing.
+func postingHashV1(f correlate.Field, v string) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	h = (h ^ uint64(f)) * prime
+	if f == correlate.ByQueueID {
+		for i := 0; i < len(v); i++ {
+			h = (h ^ uint64(v[i])) * prime
+		}
+		return h
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] >= 0x80 {
+			v = strings.ToLower(v)
+			for i := 0; i < len(v); i++ {
+				h = (h ^ uint64(v[i])) * prime
+			}
+			return h
+		}
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h = (h ^ uint64(c)) * prime
+	}
+	return h
+}
+
+func TestPostingHashUnchanged(t *testing.T) {
+	vals := []string{"", "a", "A", "1E708258AAE", "akira1453@fjord-pixel.ch", "Akira1453@Fjord-Pixel.CH",
+		"<924a485e-39f5-cfc2-c4c8-63776777ee82@smtp-relay.example.org>", "ÄÖÜ@bücher.de", "x@BÜCHER.de",
+		"12345678", "ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\\\]^_`@", "exactly8", "\x7f\x80\xff", "nul\x00byte", "Ünïcödé mixed CASE 12345678"}
+	for _, v := range vals {
+		for f := correlate.ByQueueID; f <= correlate.BySender; f++ {
+			if got, want := postingHash(f, v), postingHashV1(f, v); got != want {
+				t.Errorf("postingHash(%d, %q) = %x, want %x", f, v, got, want)
+			}
+		}
+	}
+}

@@ -31,6 +31,7 @@ type chunkWriter struct {
 	mu      sync.Mutex
 	err     error    // first write error; sticky
 	free    [][]byte // chunk buffers whose commit finished (guarded by mu)
+	hdr     []byte   // a chunk's header, before it is put in place
 	release func([]*correlate.Message)
 }
 
@@ -133,9 +134,20 @@ func (w *chunkWriter) stop() {
 	w.wg.Wait()
 }
 
+// chunkHeaderMax is room for a chunk's header (version, count, record
+// lengths) kept in front of its records, so that the value is written
+// in place instead of copied behind the header (40 MB per 1M lines).
+const chunkHeaderMax = 1 + binary.MaxVarintLen64 + binary.MaxVarintLen32*chunkMessages
+
 func (w *chunkWriter) add(m *correlate.Message) error {
 	c := &w.chunk
 	n := len(c.lens)
+	if n == 0 {
+		if cap(c.body) < chunkHeaderMax {
+			c.body = w.buffer(chunkHeaderMax + chunkBytes)
+		}
+		c.body = c.body[:chunkHeaderMax]
+	}
 	before := len(c.body)
 	c.body = correlate.AppendMessage(c.body, m)
 	c.lens = append(c.lens, len(c.body)-before)
@@ -146,7 +158,7 @@ func (w *chunkWriter) add(m *correlate.Message) error {
 		c.min, c.max = min(c.min, f), max(c.max, l)
 	}
 	c.addPostings(m, uint64(n))
-	if len(c.lens) >= chunkMessages || len(c.body) >= chunkBytes {
+	if len(c.lens) >= chunkMessages || len(c.body)-chunkHeaderMax >= chunkBytes {
 		return w.flushChunk()
 	}
 	return nil
@@ -162,13 +174,18 @@ func (w *chunkWriter) flushChunk() error {
 	x := w.x
 	n := w.n
 	w.n++
-	v := w.buffer(len(c.body) + 3*len(c.lens) + 8)
-	v = append(v, chunkVersion)
-	v = binary.AppendUvarint(v, uint64(len(c.lens)))
+	hdr := append(w.hdr[:0], chunkVersion)
+	hdr = binary.AppendUvarint(hdr, uint64(len(c.lens)))
 	for _, l := range c.lens {
-		v = binary.AppendUvarint(v, uint64(l))
+		hdr = binary.AppendUvarint(hdr, uint64(l))
 	}
-	v = append(v, c.body...)
+	w.hdr = hdr
+	// The header goes right before the records, in the room left for it;
+	// the records' buffer is the value (a new one takes its place).
+	full := c.body
+	v := full[chunkHeaderMax-len(hdr):]
+	copy(v, hdr)
+	c.body = w.buffer(chunkHeaderMax + chunkBytes)
 	d := binary.AppendUvarint(nil, uint64(len(c.lens)))
 	d = binary.AppendVarint(d, c.min)
 	d = binary.AppendVarint(d, c.max)
@@ -178,7 +195,7 @@ func (w *chunkWriter) flushChunk() error {
 	for _, e := range c.posts {
 		p = be64(p, e)
 	}
-	c.body, c.lens, c.posts, c.haveRange = c.body[:0], c.lens[:0], c.posts[:0], false
+	c.lens, c.posts, c.haveRange = c.lens[:0], c.posts[:0], false
 
 	if err := x.checkSpace(int64(len(v) + len(d) + len(p) + 1024)); err != nil {
 		return err
@@ -202,7 +219,7 @@ func (w *chunkWriter) flushChunk() error {
 			// Badger has copied the value into its log: reuse the buffer.
 			w.mu.Lock()
 			if len(w.free) < 4 {
-				w.free = append(w.free, v[:0])
+				w.free = append(w.free, full[:0])
 			}
 			w.mu.Unlock()
 		}
