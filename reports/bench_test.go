@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pfdiag/pfdiag/correlate"
+	"github.com/pfdiag/pfdiag/correlate/memindex"
+	"github.com/pfdiag/pfdiag/parser/input"
 )
 
 // BenchmarkBuild measures the report alone: the messages and hours of a
@@ -50,4 +52,113 @@ func BenchmarkBuild(b *testing.B) {
 	}
 	b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 	b.ReportMetric(float64(len(msgs))*float64(b.N)/b.Elapsed().Seconds(), "messages/s")
+}
+
+// teeCapture keeps the records an ingest hands its index, as pfdiag
+// analyze's tee does: finished messages at Append, hour deltas at Commit,
+// and the messages still open at the last checkpoint.
+type teeCapture struct {
+	correlate.Index
+	items []teeItem
+	open  map[correlate.Ref]*correlate.Message
+}
+
+type teeItem struct {
+	msgs  []*correlate.Message
+	hours []*correlate.Hour
+}
+
+func (t *teeCapture) Append(ctx context.Context, msgs []*correlate.Message) error {
+	t.items = append(t.items, teeItem{msgs: msgs})
+	return t.Index.Append(ctx, msgs)
+}
+
+func (t *teeCapture) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
+	for _, r := range cp.Closed {
+		delete(t.open, r)
+	}
+	for _, m := range cp.Open {
+		t.open[m.Ref] = m
+	}
+	t.items = append(t.items, teeItem{hours: cp.Hours})
+	return t.Index.Commit(ctx, cp)
+}
+
+// BenchmarkTee measures what pfdiag analyze adds to an ingest when it
+// builds the report from the records as they are written: the records of
+// a genlog log (PFDIAG_BENCH_LOG, else the 20,000-line test sample), as
+// the correlator made them, are captured once; each iteration adds them
+// to a Builder in the order the ingest handed them over ("add"), or also
+// makes the report and renders it as JSON ("report").
+func BenchmarkTee(b *testing.B) {
+	path := os.Getenv("PFDIAG_BENCH_LOG")
+	if path == "" {
+		path, _ = genlog(b)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines, size := bytes.Count(data, []byte("\n")), int64(len(data))
+	data = nil
+	eng := engine(b)
+	ctx := context.Background()
+	tc := &teeCapture{Index: memindex.New(), open: map[correlate.Ref]*correlate.Message{}}
+	opts := correlate.IngestOptions{Correlator: correlate.Options{Classify: classifier(eng)}, Now: func() time.Time { return testNow }}
+	opts.Parse.Year = 2024
+	opts.Parse.Loc = time.UTC
+	in, err := correlate.NewIngester(ctx, tc, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := input.Open(path, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := in.Read(ctx, f); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	tc.Index = nil // the records stay; the index's encoded copies go
+	nmsg := len(tc.open)
+	for _, it := range tc.items {
+		nmsg += len(it.msgs)
+	}
+	build := func() *Builder {
+		bl := NewBuilder(Options{Rules: eng, Now: testNow, Loc: time.UTC})
+		for _, it := range tc.items {
+			for _, m := range it.msgs {
+				bl.AddMessage(m)
+			}
+			for _, h := range it.hours {
+				bl.AddHour(h)
+			}
+		}
+		for _, m := range tc.open {
+			bl.AddMessage(m)
+		}
+		return bl
+	}
+	metrics := func(b *testing.B) {
+		b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(nmsg)/float64(b.N), "ns/message")
+	}
+	b.Run("add", func(b *testing.B) {
+		b.SetBytes(size)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			build()
+		}
+		metrics(b)
+	})
+	b.Run("report", func(b *testing.B) {
+		b.SetBytes(size)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if err := WriteJSON(&bytes.Buffer{}, build().Report()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		metrics(b)
+	})
 }

@@ -78,10 +78,11 @@ type Builder struct {
 	bytesRecv     int64
 	bytesDeliv    int64
 	notifications int64
-	fates         map[string]int64
+	fates         [256]int64 // by correlate.Fate
 	cats          map[string]*catAcc
 	doms          map[string]*destAcc
 	relays        map[string]*destAcc
+	relaysGen     uint64 // changes when relays are pruned (destAcc.relayAcc)
 	senders       map[string]*senderAcc
 	rcpts         *addrTable // sent, by recipient
 	recvSenders   *addrTable // received, by sender
@@ -96,6 +97,11 @@ type Builder struct {
 	tune          *tuning.Collector
 
 	msgCats []string // categories of the message being added
+
+	// The sender's record of the message being added, once looked up
+	// (every attempt of a message has its sender).
+	msgSender   *senderAcc
+	msgSenderOK bool
 
 	// The hour of the last attempt (attempts come roughly in time order).
 	lastSlot  int64
@@ -126,6 +132,15 @@ type destAcc struct {
 	delaySum, delayMax                         float64
 	cats                                       map[string]int64
 	delays                                     sparseHist
+
+	// A recipient domain's attempts go to the same few relays: its last
+	// attempt's relay= and that relay's record (valid while relaysGen
+	// has not changed) save most lookups in the relay table, and its
+	// record in the tuning collector saves the collector's lookup.
+	relay    string
+	relayAcc *destAcc
+	relayGen uint64
+	tune     tuning.DomainRef
 }
 
 type senderAcc struct {
@@ -242,7 +257,6 @@ func NewBuilder(opts Options) *Builder {
 		rejects:     map[rejectKey]*rejectAcc{},
 		warnings:    map[correlate.WarningKey]*warnAcc{},
 		sampleSlots: map[sampleSlot]int{},
-		fates:       map[string]int64{},
 		cats:        map[string]*catAcc{},
 		doms:        map[string]*destAcc{},
 		relays:      map[string]*destAcc{},
@@ -545,6 +559,7 @@ func (b *Builder) AddMessage(m *correlate.Message) {
 	}
 	null := (m.HasSender && m.Sender == "") || m.Origin == correlate.OriginNotification
 	b.msgCats = b.msgCats[:0]
+	b.msgSender, b.msgSenderOK = nil, false
 	inScope := false
 	m.Walk(func(h *correlate.Message) {
 		if f.Instance != "" && h.Instance != f.Instance {
@@ -582,7 +597,7 @@ func (b *Builder) AddMessage(m *correlate.Message) {
 		}
 	}
 	if inScope && rootOK {
-		b.fates[m.FinalFate().String()]++
+		b.fates[m.FinalFate()]++
 	}
 	if len(b.msgCats) > 0 {
 		b.outcomes(m)
@@ -613,9 +628,18 @@ func (b *Builder) receivedMsg(m *correlate.Message) {
 		a.count++
 		a.bytes += m.Size
 	}
-	if sa := b.senders[s]; sa != nil {
+	if sa := b.senderOf(s); sa != nil {
 		sa.messages++
 	}
+}
+
+// senderOf returns the record of the sender of the message being added
+// (key), nil when there is none; it is looked up once per message.
+func (b *Builder) senderOf(key string) *senderAcc {
+	if !b.msgSenderOK {
+		b.msgSender, b.msgSenderOK = b.senders[key], true
+	}
+	return b.msgSender
 }
 
 // addr returns the counter for key, making room when the table is full.
@@ -733,14 +757,23 @@ func (b *Builder) attempt(m, h *correlate.Message, r *correlate.Recipient, a *co
 		b.del.Expired++
 		hr.Expired++
 	}
-	b.dest(b.doms, dom, maxDomains).add(a, m.Size)
-	b.dest(b.relays, relayHost(a.Relay), maxRelays).add(a, m.Size)
+	da := b.dest(b.doms, dom, maxDomains)
+	da.add(a, m.Size)
+	ra := da.relayAcc
+	if ra == nil || a.Relay != da.relay || da.relayGen != b.relaysGen {
+		if len(b.relays) >= maxRelays {
+			b.relaysGen++ // dest prunes: records may go
+		}
+		ra = b.dest(b.relays, relayHost(a.Relay), maxRelays)
+		da.relay, da.relayAcc, da.relayGen = a.Relay, ra, b.relaysGen
+	}
+	ra.add(a, m.Size)
 
 	sk := m.Sender
 	if !m.HasSender {
 		sk = "?"
 	}
-	sa := b.senders[sk]
+	sa := b.senderOf(sk)
 	if sa == nil && a.Status != correlate.StatusSent {
 		if len(b.senders) >= maxSenders {
 			prune(b.senders, func(s *senderAcc) int64 { return s.bounced + s.deferred + s.expired })
@@ -748,6 +781,7 @@ func (b *Builder) attempt(m, h *correlate.Message, r *correlate.Recipient, a *co
 		}
 		sa = &senderAcc{}
 		b.senders[sk] = sa
+		b.msgSender = sa
 	}
 	if sa != nil {
 		sa.attempts++
@@ -785,7 +819,7 @@ func (b *Builder) attempt(m, h *correlate.Message, r *correlate.Recipient, a *co
 	if a.Status == correlate.StatusSent && !a.Synthetic {
 		b.stages[4].add(a.Delay)
 	}
-	b.tune.Attempt(a, dom, null)
+	b.tune.AttemptRef(a, dom, &da.tune, null)
 
 	if a.Status == correlate.StatusSent {
 		return

@@ -88,7 +88,12 @@ func (b *Builder) summary(r *Report) {
 	s.Messages = b.received
 	s.BytesReceived = b.bytesRecv
 	s.Notifications = b.notifications
-	s.Fates = b.fates
+	s.Fates = map[string]int64{}
+	for f, n := range b.fates {
+		if n > 0 {
+			s.Fates[correlate.Fate(f).String()] += n
+		}
+	}
 	d := b.del
 	d.Total = d.Sent + d.Deferred + d.Bounced + d.Expired
 	s.Deliveries = d

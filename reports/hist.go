@@ -92,8 +92,14 @@ func (h *hist) quantile(q float64) float64 {
 // sparseHist is a histogram for the many small populations (one per
 // recipient domain and relay): the buckets in use, sorted, in one slice
 // (a map per domain cost a hashed lookup in scattered memory for every
-// delivery).
-type sparseHist struct{ b []histBin }
+// delivery). New values wait in pend, beside the record's counters, and
+// are counted into the slice a few at a time: most deliveries then touch
+// no memory of the slice.
+type sparseHist struct {
+	b    []histBin
+	pend [6]uint16 // buckets of values not counted in b yet
+	np   uint8
+}
 
 type histBin struct {
 	k uint16
@@ -101,25 +107,44 @@ type histBin struct {
 }
 
 func (h *sparseHist) add(v float64) {
-	k := uint16(histKey(v))
-	lo, hi := 0, len(h.b)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if h.b[m].k < k {
-			lo = m + 1
-		} else {
-			hi = m
+	if int(h.np) == len(h.pend) {
+		h.flush()
+	}
+	h.pend[h.np] = uint16(histKey(v))
+	h.np++
+}
+
+// flush counts the pending values into b.
+func (h *sparseHist) flush() {
+	p := h.pend[:h.np]
+	h.np = 0
+	for i := 1; i < len(p); i++ { // insertion sort: a handful of keys
+		for j := i; j > 0 && p[j] < p[j-1]; j-- {
+			p[j], p[j-1] = p[j-1], p[j]
 		}
 	}
-	if lo < len(h.b) && h.b[lo].k == k {
-		h.b[lo].n++
-		return
+	lo := 0
+	for _, k := range p {
+		hi := len(h.b)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if h.b[m].k < k {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		if lo < len(h.b) && h.b[lo].k == k {
+			h.b[lo].n++
+			continue
+		}
+		h.b = slices.Insert(h.b, lo, histBin{k, 1})
 	}
-	h.b = slices.Insert(h.b, lo, histBin{k, 1})
 }
 
 // median returns the nearest-rank median, -1 when empty.
-func (h sparseHist) median() float64 {
+func (h *sparseHist) median() float64 {
+	h.flush()
 	var n int64
 	for _, b := range h.b {
 		n += b.n

@@ -58,7 +58,8 @@ func TestQuantiles(t *testing.T) {
 	if m := s.median(); m != 3 {
 		t.Errorf("median = %v, want 3", m)
 	}
-	if m := (sparseHist{}).median(); m != -1 {
+	var empty2 sparseHist
+	if m := empty2.median(); m != -1 {
 		t.Errorf("empty median = %v", m)
 	}
 }

@@ -1,6 +1,7 @@
 package tuning
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -30,8 +31,44 @@ type domStat struct {
 	rate     int64 // rate_limited attempts
 	conn     int64 // too_many_connections attempts
 	dnsTemp  int64 // "Host not found, try again"
-	hours    map[int32]int32
+	hours    hourCounts
 	sample   string // a throttling reason text
+
+	// The provider of the relay of the domain's last attempt: a domain's
+	// attempts go to the same few MX hosts, so this saves most lookups in
+	// the collector's relay cache.
+	lastRelay, lastProvider string
+}
+
+// hourCounts counts attempts per hour (Unix hours), sorted by hour: a
+// domain's attempts come roughly in time order, so most of them add to
+// the last hour or append one, without a lookup in a map per domain.
+type hourCounts []hourCount
+
+type hourCount struct{ h, n int32 }
+
+// find returns the index of hour h, or where it would be inserted.
+func (hc hourCounts) find(h int32) (int, bool) {
+	if n := len(hc); n > 0 && hc[n-1].h <= h {
+		return n - 1 + boolInt(hc[n-1].h < h), hc[n-1].h == h
+	}
+	lo, hi := 0, len(hc)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if hc[m].h < h {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(hc) && hc[lo].h == h
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Collector gathers the evidence suggestions are made from. Feed it every
@@ -59,6 +96,19 @@ type Collector struct {
 	first, last time.Time
 
 	providers map[string]string // relay → provider, a cache: few distinct relays, many attempts
+
+	// gen changes whenever domain records are forgotten (prune): a
+	// DomainRef made before is looked up again.
+	gen uint64
+}
+
+// DomainRef remembers a Collector's record of one recipient domain for a
+// caller that keeps its own record of the domain anyway (the report's
+// domain table): AttemptRef then skips the Collector's own lookup. The
+// zero value is an empty reference.
+type DomainRef struct {
+	s   *domStat
+	gen uint64
 }
 
 // maxProviders bounds the relay → provider cache.
@@ -111,12 +161,20 @@ func (c *Collector) prune() {
 			}
 		}
 	}
+	c.gen++
 }
 
 // Attempt adds one delivery attempt to recipient domain (lower case).
 // nullSender marks notifications (from=<>), whose queue lifetime is
 // bounce_queue_lifetime.
 func (c *Collector) Attempt(a *correlate.Attempt, domain string, nullSender bool) {
+	c.AttemptRef(a, domain, nil, nullSender)
+}
+
+// AttemptRef is Attempt with a reference to the domain's record, kept by
+// the caller between attempts to the same domain (nil: none). The result
+// is the same as Attempt's.
+func (c *Collector) AttemptRef(a *correlate.Attempt, domain string, ref *DomainRef, nullSender bool) {
 	if c.first.IsZero() || a.Time.Before(c.first) {
 		c.first = a.Time
 	}
@@ -130,23 +188,34 @@ func (c *Collector) Attempt(a *correlate.Attempt, domain string, nullSender bool
 		return
 	}
 	c.attempts++
-	ds := c.domain(domain)
+	var ds *domStat
+	switch {
+	case ref == nil:
+		ds = c.domain(domain)
+	case ref.s != nil && ref.gen == c.gen:
+		ds = ref.s
+	default:
+		ds = c.domain(domain)
+		*ref = DomainRef{s: ds, gen: c.gen}
+	}
 	ds.attempts++
-	if p := c.providerOf(a.Relay); p != "" && (ds.provider == "" || p < ds.provider) {
+	if a.Relay != ds.lastRelay || ds.lastRelay == "" {
+		ds.lastRelay, ds.lastProvider = a.Relay, c.providerOf(a.Relay)
+	}
+	if p := ds.lastProvider; p != "" && (ds.provider == "" || p < ds.provider) {
 		// The smallest name when MX hosts differ: the result must not
 		// depend on the order attempts come in.
 		ds.provider = p
 	}
 	if !a.Time.IsZero() {
 		h := int32(a.Time.Unix() / 3600)
-		if ds.hours == nil {
-			ds.hours = map[int32]int32{}
-		}
-		if _, ok := ds.hours[h]; ok || c.hourPairs < maxHourPairs {
-			if !ok {
-				c.hourPairs++
-			}
-			ds.hours[h]++
+		i, ok := ds.hours.find(h)
+		switch {
+		case ok:
+			ds.hours[i].n++
+		case c.hourPairs < maxHourPairs:
+			c.hourPairs++
+			ds.hours = slices.Insert(ds.hours, i, hourCount{h, 1})
 		}
 	}
 	if a.HasDelays {

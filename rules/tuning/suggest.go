@@ -109,8 +109,8 @@ func slowTransports(c *Collector, pc Postconf) []Suggestion {
 		if g == nil {
 			continue
 		}
-		for _, n := range s.hours {
-			if n > g.peak || (n == g.peak && d < g.peakDomain) {
+		for _, hc := range s.hours {
+			if n := hc.n; n > g.peak || (n == g.peak && d < g.peakDomain) {
 				g.peak, g.peakDomain = n, d
 			}
 		}

@@ -1,0 +1,85 @@
+package reports
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pfdiag/pfdiag/correlate"
+)
+
+// TestRelayTableIsTheMap feeds more distinct relays than the relay table
+// keeps, to domains whose attempts mostly go to one relay (the Builder
+// remembers a domain's last relay record), and checks the relay rows
+// against a plain map pruned the same way.
+func TestRelayTableIsTheMap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("feeds more than maxRelays relays")
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	b := NewBuilder(Options{Rules: engine(t), Now: testNow, Loc: time.UTC, Top: 1 << 20})
+	type acc struct{ attempts, sent int64 }
+	want := map[string]*acc{}
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	alt := map[string]string{} // a domain's other relay, for a while
+	for i := range 3 * maxRelays {
+		dom := fmt.Sprintf("d%d.example", r.IntN(40))
+		host := "mx." + dom
+		if r.IntN(2) == 0 {
+			if alt[dom] == "" || r.IntN(5) > 0 {
+				alt[dom] = fmt.Sprintf("mx%d.example", i)
+			}
+			host = alt[dom]
+		}
+		relay := host + "[192.0.2.1]:25"
+		if r.IntN(4) == 0 {
+			relay = host + "[192.0.2.2]:25" // another address of the same host
+		}
+		st := correlate.StatusSent
+		if r.IntN(5) == 0 {
+			st = correlate.StatusDeferred
+		}
+		at := t0.Add(time.Duration(i) * time.Second)
+		b.AddMessage(&correlate.Message{
+			Ref: correlate.Ref{Host: "mx", QueueID: fmt.Sprintf("Q%d", i), First: at}, LastSeen: at,
+			Recipients: []correlate.Recipient{{Address: "u@" + dom, Status: st, Attempts: []correlate.Attempt{
+				{Time: at, Relay: relay, Status: st, Delay: 1, Category: map[bool]string{true: "", false: "greylisted"}[st == correlate.StatusSent]},
+			}}},
+		})
+		a := want[host]
+		if a == nil {
+			if len(want) >= maxRelays {
+				prune(want, func(a *acc) int64 { return a.attempts })
+			}
+			a = &acc{}
+			want[host] = a
+		}
+		a.attempts++
+		if st == correlate.StatusSent {
+			a.sent++
+		}
+	}
+	var rows []RelayRow
+	for k, a := range want {
+		rows = append(rows, RelayRow{Relay: k, Attempts: a.attempts, Sent: a.sent})
+	}
+	slices.SortFunc(rows, func(x, y RelayRow) int {
+		return cmp.Or(cmp.Compare(y.Attempts, x.Attempts), cmp.Compare(x.Relay, y.Relay))
+	})
+	rep := b.Report()
+	if !rep.Traffic.Approximate {
+		t.Error("the relay table was pruned: want the report marked approximate")
+	}
+	if len(rep.Relays) != len(rows) {
+		t.Fatalf("got %d relay rows, want %d", len(rep.Relays), len(rows))
+	}
+	for i, got := range rep.Relays {
+		w := rows[i]
+		if got.Relay != w.Relay || got.Attempts != w.Attempts || got.Sent != w.Sent {
+			t.Errorf("row %d: got %s %d attempts %d sent, want %s %d %d", i, got.Relay, got.Attempts, got.Sent, w.Relay, w.Attempts, w.Sent)
+		}
+	}
+}
