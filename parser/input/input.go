@@ -43,6 +43,13 @@ type File struct {
 	r      *bufio.Reader
 	src    io.Reader // what r reads from: the file, or the decompressor
 	closer []io.Closer
+
+	// The first line, taken once: a damaged archive's decompressor may
+	// fail on one read and return bytes on the next, and the fingerprint
+	// must not depend on when it is asked for.
+	head         []byte
+	headComplete bool
+	headTaken    bool
 }
 
 // headLen bounds the fingerprint: the first line, at most this long.
@@ -150,11 +157,15 @@ func (f *File) Close() error {
 // newline, at most 4 KiB) without consuming it, and whether that line is
 // complete. A file still being written may have no complete line yet.
 func (f *File) Head() (line []byte, complete bool) {
-	b, _ := f.r.Peek(headLen)
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		return b[:i], true
+	if !f.headTaken {
+		b, _ := f.r.Peek(headLen)
+		complete = len(b) == headLen
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b, complete = b[:i], true
+		}
+		f.head, f.headComplete, f.headTaken = bytes.Clone(b), complete, true
 	}
-	return b, len(b) == headLen
+	return f.head, f.headComplete
 }
 
 // Fingerprint identifies the content independently of the file's name,
