@@ -36,3 +36,10 @@ func TestLastQueuedAs(t *testing.T) {
 		}
 	}
 }
+
+// StartAggregator and StopAggregator run a Correlator's hour aggregates
+// on their own goroutine, as an Ingester's Read does (for BenchmarkProcess).
+func StartAggregator(c *Correlator) { c.startAggregator() }
+
+// StopAggregator ends what StartAggregator started.
+func StopAggregator(c *Correlator) { c.stopAggregator() }
