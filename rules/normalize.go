@@ -81,8 +81,10 @@ func (e *Engine) key(buf []byte, in *Input, f *facts) []byte {
 }
 
 // parseRelay splits "host[ip]:port" (Postfix's relay= value).
+// relay=none (no connection was made) says nothing: the peer named in
+// the text ("connect to mx.example.com[192.0.2.1]:25: …") is the hop.
 func parseRelay(r string, f *facts) {
-	if r == "" {
+	if r == "" || r == "none" {
 		return
 	}
 	i := strings.IndexByte(r, '[')
