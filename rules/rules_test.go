@@ -57,6 +57,17 @@ func TestWordings(t *testing.T) {
 			for _, m := range res.Misses {
 				t.Errorf("%s:%d: got %s (rule %q), want %s\n\t%s", name, m.Line, m.Got.Category, m.Got.Rule, m.Want, m.Input.Reason)
 			}
+			for _, c := range cs {
+				var d Diagnosis
+				if c.Finding {
+					d = e.Finding(c.Severity, c.Input.Daemon, c.Input.Reason)
+				} else {
+					d = e.Classify(c.Input)
+				}
+				if strings.Contains(d.Fix, "{{") || strings.Contains(d.Fix, "}}") {
+					t.Errorf("%s:%d: rule %s renders template braces: %s", name, c.Line, d.Rule, d.Fix)
+				}
+			}
 			t.Logf("%s: %d/%d agree", name, res.Agreed, res.Total)
 		})
 	}
@@ -575,5 +586,16 @@ func TestCategoryAgreesWithClassify(t *testing.T) {
 				t.Errorf("after Classify: Category = %q, want %q (%q)", got, want, c.Input.Reason)
 			}
 		})
+	}
+}
+
+// TestNestedTemplateRefused: a fallback is printed as it is, so a rule
+// whose fallback holds another reference is refused at load time.
+func TestNestedTemplateRefused(t *testing.T) {
+	if _, err := parseTemplate("postmap {{.db|{{.map|<table>}}}}", []string{"db", "map"}); err == nil {
+		t.Fatal("nested template accepted")
+	}
+	if _, err := parseTemplate("postmap {{.db|<table>}} and {{.map|}}", []string{"db", "map"}); err != nil {
+		t.Fatal(err)
 	}
 }

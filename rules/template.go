@@ -44,6 +44,10 @@ func parseTemplate(src string, groups []string) (tmpl, error) {
 			return t, fmt.Errorf("unclosed {{ in template")
 		}
 		ref := strings.TrimSpace(s[i+2 : i+j])
+		if strings.Contains(ref, "{{") {
+			// A fallback is text: "{{.a|{{.b|x}}}}" would print braces.
+			return t, fmt.Errorf("template reference %q: a fallback cannot hold another {{ }}", ref+"}}")
+		}
 		s = s[i+j+2:]
 		name, fb, _ := strings.Cut(ref, "|")
 		name = strings.TrimSpace(name)
