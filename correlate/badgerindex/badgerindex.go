@@ -803,6 +803,8 @@ func (x *Index) commit(job *commitJob) error {
 	// the versions they hide are surely gone.
 	x.tombstones = tomb
 	err = x.deleteKeys(del)
+	// Every write of this checkpoint has completed and no other goroutine
+	// writes (the writer is this one): releaseMapped relies on it.
 	releaseMapped(x.dir)
 	return err
 }

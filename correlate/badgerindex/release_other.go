@@ -2,6 +2,6 @@
 
 package badgerindex
 
-// releaseMapped is Linux-only (MADV_PAGEOUT); elsewhere the kernel keeps
+// releaseMapped is Linux-only (madvise); elsewhere the kernel keeps
 // Badger's mapped pages as it sees fit.
 func releaseMapped(dir string) {}
