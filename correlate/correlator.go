@@ -129,9 +129,12 @@ type hourAcc struct {
 // must be stored atomically with the read position (open messages that
 // changed, hour aggregates, other state).
 type Correlator struct {
-	opts     Options
-	active   map[string]*Message // queue ID → incarnations in the queue (chained by host and instance)
-	nactive  int
+	opts    Options
+	active  map[string]*Message // queue ID → incarnations in the queue (chained by host and instance)
+	nactive int
+	// lastGot is the incarnation activeGet found last: a message's lines
+	// mostly follow each other. Any change to the active map forgets it.
+	lastGot  *Message
 	smtpIn   map[string]*Message // queue ID → root received by smtpd (re-injection candidates; host checked)
 	expect   map[string]*expectation
 	sessions map[int]*session // smtpd pid → sessions (chained by host and program)
@@ -224,8 +227,12 @@ func (c *Correlator) Open() int { return c.nactive }
 // hang off the first.
 
 func (c *Correlator) activeGet(host string, inst, qid []byte) *Message {
+	if m := c.lastGot; m != nil && m.QueueID == string(qid) && m.Host == host && m.Instance == string(inst) {
+		return m
+	}
 	for m := c.active[string(qid)]; m != nil; m = m.state.next {
 		if m.Host == host && m.Instance == string(inst) {
+			c.lastGot = m
 			return m
 		}
 	}
@@ -233,12 +240,14 @@ func (c *Correlator) activeGet(host string, inst, qid []byte) *Message {
 }
 
 func (c *Correlator) activeAdd(m *Message) {
+	c.lastGot = nil
 	m.state.next = c.active[m.QueueID]
 	c.active[m.QueueID] = m
 	c.nactive++
 }
 
 func (c *Correlator) activeDel(m *Message) {
+	c.lastGot = nil
 	var prev *Message
 	for e := c.active[m.QueueID]; e != nil; prev, e = e, e.state.next {
 		if e != m {

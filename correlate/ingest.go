@@ -136,6 +136,8 @@ func (in *Ingester) Read(ctx context.Context, f *input.File) (FileResult, error)
 
 	start := src.Offset
 	every := in.opts.CheckpointLines
+	// Lines in (lo, hi) are not multiples of every: no division per line.
+	lo, hi := int64(0), int64(0)
 	for {
 		evs, err := br.Next(ctx)
 		var cats []string
@@ -148,7 +150,12 @@ func (in *Ingester) Read(ctx context.Context, f *input.File) (FileResult, error)
 				in.c.pre = cats[i]
 			}
 			in.c.Process(ev)
-			if ev.Line%every == 0 && fp != "" {
+			if ev.Line > lo && ev.Line < hi {
+				continue
+			}
+			lo = ev.Line - ev.Line%every
+			hi = lo + every
+			if ev.Line == lo && fp != "" {
 				src.Offset, src.Lines = ev.End, ev.Line
 				if err := in.checkpoint(ctx, &src); err != nil {
 					return res, err
