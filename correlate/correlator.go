@@ -95,7 +95,30 @@ type openState struct {
 	rcptIdx   map[string]int // recipients by address, for large messages
 	block     *msgBlock      // the allocation this state is part of (nil when restored)
 	next      *Message       // next incarnation in the queue with the same queue ID
+	slot      *qidSlot       // its queue ID's slot, while the slot points to it
 }
+
+// qidSlot is what the correlator holds per queue ID: one map entry for
+// the three things it looks up by queue ID alone, so that a message's
+// life (created, finished, written) costs few map operations. A slot
+// leaves the map when all three are nil.
+type qidSlot struct {
+	// active: the incarnations in the queue, chained by state.next (the
+	// rare ones of other hosts or instances hang off the first).
+	active *Message
+	// gone: the last incarnation that left the queue and has not been
+	// handed to the index yet. A reused queue ID first seen in the same
+	// second as that incarnation (hand-written logs, or a classic log's
+	// one-second resolution) would otherwise get the same Ref and
+	// overwrite it in the checkpoint: its First is moved on by a
+	// microsecond instead.
+	gone *Message
+	// smtp: the root received by smtpd (a re-injection candidate; the
+	// host is checked).
+	smtp *Message
+}
+
+func (s *qidSlot) empty() bool { return s.active == nil && s.gone == nil && s.smtp == nil }
 
 type session struct {
 	host, prog string
@@ -130,24 +153,17 @@ type hourAcc struct {
 // changed, hour aggregates, other state).
 type Correlator struct {
 	opts    Options
-	active  map[string]*Message // queue ID → incarnations in the queue (chained by host and instance)
+	qids    map[string]*qidSlot // queue ID → incarnations in the queue, the last gone, the smtpd root
 	nactive int
-	// lastGot is the incarnation activeGet found last: a message's lines
-	// mostly follow each other. Any change to the active map forgets it.
+	// lastGot is the incarnation activeFind found last: a message's lines
+	// mostly follow each other. Any change to the incarnations in the
+	// queue forgets it.
 	lastGot  *Message
-	smtpIn   map[string]*Message // queue ID → root received by smtpd (re-injection candidates; host checked)
 	expect   map[string]*expectation
 	sessions map[int]*session // smtpd pid → sessions (chained by host and program)
 	freeSess []*session
 	grace    []*Message
 	graceAt  int
-	// gone holds, per queue ID, the last incarnation that left the queue
-	// and has not been handed to the index yet. A reused queue ID first
-	// seen in the same second as that incarnation (hand-written logs, or a
-	// classic log's one-second resolution) would otherwise get the same Ref
-	// and overwrite it in the checkpoint: its First is moved on by a
-	// microsecond instead.
-	gone     map[string]*Message
 	graceFor time.Time // the now graceCut is for
 	graceCut time.Time // now - Grace
 	// The head of the grace queue was found waiting at log time waitNow:
@@ -198,9 +214,7 @@ func New(opts Options) *Correlator {
 	opts.defaults()
 	return &Correlator{
 		opts:     opts,
-		active:   make(map[string]*Message, 1024),
-		smtpIn:   make(map[string]*Message, 256),
-		gone:     make(map[string]*Message, 256),
+		qids:     make(map[string]*qidSlot, 2048),
 		expect:   map[string]*expectation{},
 		sessions: make(map[int]*session, 256),
 		hours:    map[int64]*hourAcc{},
@@ -222,47 +236,91 @@ func (c *Correlator) Stats() Stats { return c.stats }
 // Open returns the number of messages in memory that have not left the queue.
 func (c *Correlator) Open() int { return c.nactive }
 
-// The active map is keyed by queue ID alone (cheap to hash, no key to
+// The queue-ID map is keyed by queue ID alone (cheap to hash, no key to
 // build); the rare incarnations of one ID on other hosts or instances
 // hang off the first.
 
-func (c *Correlator) activeGet(host string, inst, qid []byte) *Message {
+// activeFind returns the incarnation in the queue, or nil and the queue
+// ID's slot (nil when there is none) for create.
+func (c *Correlator) activeFind(host string, inst, qid []byte) (*Message, *qidSlot) {
 	if m := c.lastGot; m != nil && m.QueueID == string(qid) && m.Host == host && m.Instance == string(inst) {
-		return m
+		return m, nil
 	}
-	for m := c.active[string(qid)]; m != nil; m = m.state.next {
+	s := c.qids[string(qid)]
+	if s == nil {
+		return nil, nil
+	}
+	for m := s.active; m != nil; m = m.state.next {
 		if m.Host == host && m.Instance == string(inst) {
 			c.lastGot = m
-			return m
+			return m, s
 		}
 	}
-	return nil
+	return nil, s
 }
 
-func (c *Correlator) activeAdd(m *Message) {
+func (c *Correlator) activeGet(host string, inst, qid []byte) *Message {
+	m, _ := c.activeFind(host, inst, qid)
+	return m
+}
+
+// slotOf returns the slot of m's queue ID, or nil. A slot that points to
+// m is the one in m's state: it cannot leave the map while it does.
+func (c *Correlator) slotOf(m *Message) *qidSlot {
+	if m.state != nil && m.state.slot != nil {
+		return m.state.slot
+	}
+	return c.qids[m.QueueID]
+}
+
+// slotFor returns the slot of qid, adding one.
+func (c *Correlator) slotFor(qid string) *qidSlot {
+	s := c.qids[qid]
+	if s == nil {
+		s = &qidSlot{}
+		c.qids[qid] = s
+	}
+	return s
+}
+
+// dropSlot removes s, the slot of qid, from the map once it holds nothing.
+func (c *Correlator) dropSlot(s *qidSlot, qid string) {
+	if s.empty() {
+		delete(c.qids, qid)
+	}
+}
+
+// activeAdd puts m in the queue; s is its queue ID's slot or nil.
+func (c *Correlator) activeAdd(m *Message, s *qidSlot) {
 	c.lastGot = nil
-	m.state.next = c.active[m.QueueID]
-	c.active[m.QueueID] = m
+	if s == nil {
+		s = c.slotFor(m.QueueID)
+	}
+	m.state.slot = s
+	m.state.next = s.active
+	s.active = m
 	c.nactive++
 }
 
 func (c *Correlator) activeDel(m *Message) {
 	c.lastGot = nil
+	s := c.slotOf(m)
+	if s == nil {
+		return
+	}
 	var prev *Message
-	for e := c.active[m.QueueID]; e != nil; prev, e = e, e.state.next {
+	for e := s.active; e != nil; prev, e = e, e.state.next {
 		if e != m {
 			continue
 		}
-		switch {
-		case prev != nil:
+		if prev != nil {
 			prev.state.next = e.state.next
-		case e.state.next != nil:
-			c.active[m.QueueID] = e.state.next
-		default:
-			delete(c.active, m.QueueID)
+		} else {
+			s.active = e.state.next
 		}
 		e.state.next = nil
 		c.nactive--
+		c.dropSlot(s, m.QueueID)
 		return
 	}
 }
@@ -270,8 +328,8 @@ func (c *Correlator) activeDel(m *Message) {
 // activeList returns the incarnations in the queue, in a stable order.
 func (c *Correlator) activeList() []*Message {
 	out := make([]*Message, 0, c.nactive)
-	for _, m := range c.active {
-		for ; m != nil; m = m.state.next {
+	for _, s := range c.qids {
+		for m := s.active; m != nil; m = m.state.next {
 			out = append(out, m)
 		}
 	}
@@ -430,24 +488,31 @@ func validQID(q []byte) bool {
 
 // lookup returns the incarnation in the queue, counting the line.
 func (c *Correlator) lookup(host string, inst, qid []byte, t time.Time) *Message {
-	m := c.activeGet(host, inst, qid)
+	m, _ := c.activeFind(host, inst, qid)
 	if m != nil {
-		if t.After(m.LastSeen) {
-			m.LastSeen = t
-		}
-		m.Lines++
-		c.touch(m)
+		c.seen(m, t)
 	}
 	return m
+}
+
+// seen counts a line of m at t.
+func (c *Correlator) seen(m *Message, t time.Time) {
+	if t.After(m.LastSeen) {
+		m.LastSeen = t
+	}
+	m.Lines++
+	c.touch(m)
 }
 
 // get returns the incarnation in the queue, creating one: the first line
 // of a queue ID not in the queue starts a new incarnation.
 func (c *Correlator) get(host string, inst, qid []byte, t time.Time) *Message {
-	if m := c.lookup(host, inst, qid, t); m != nil {
+	m, s := c.activeFind(host, inst, qid)
+	if m != nil {
+		c.seen(m, t)
 		return m
 	}
-	m := c.create(host, inst, qid, t)
+	m = c.create(host, inst, qid, t, s)
 	m.Lines = 1
 	return m
 }
@@ -531,15 +596,21 @@ func (p *msgPool) put(msgs []*Message) {
 	p.mu.Unlock()
 }
 
-func (c *Correlator) create(host string, inst, qid []byte, t time.Time) *Message {
+// create starts an incarnation; s is the queue ID's slot as activeFind
+// returned it (nil: none yet).
+func (c *Correlator) create(host string, inst, qid []byte, t time.Time, s *qidSlot) *Message {
 	m := c.newMessage()
 	m.Ref = Ref{Host: host, Instance: c.tok.get(inst), QueueID: string(qid), First: t}
-	if g := c.gone[m.QueueID]; g != nil && g.state != nil && g.Host == m.Host && g.Instance == m.Instance && !t.After(g.First) {
+	if s == nil {
+		s = &qidSlot{}
+		c.qids[m.QueueID] = s
+	}
+	if g := s.gone; g != nil && g.state != nil && g.Host == m.Host && g.Instance == m.Instance && !t.After(g.First) {
 		m.First = g.First.Add(time.Microsecond) // the codec keeps microseconds
 	}
 	m.LastSeen = t
 	m.state.open = 1
-	c.activeAdd(m)
+	c.activeAdd(m, s)
 	c.stats.Messages++
 	c.touch(m)
 	return m
@@ -724,7 +795,7 @@ func (c *Correlator) client(ev *parser.Event, host string, t time.Time) {
 			}
 		}
 	}
-	c.smtpIn[m.QueueID] = m
+	c.slotOf(m).smtp = m
 }
 
 func (c *Correlator) queued(ev *parser.Event, host string, t time.Time) {
@@ -997,7 +1068,8 @@ func (c *Correlator) account(m *Message, rcpt string, at *Attempt, domain string
 // link connects a message handed to a local relay with the queue that
 // accepted it ("queued as child").
 func (c *Correlator) link(parent *Message, host string, child []byte, t time.Time) {
-	if ch := c.smtpIn[string(child)]; ch != nil {
+	if s := c.qids[string(child)]; s != nil && s.smtp != nil {
+		ch := s.smtp
 		if ch.state != nil && !ch.state.emitted && ch.parent == nil && ch.Host == host &&
 			ch.First.After(t.Add(-c.opts.LinkWindow)) && !ch.First.After(t.Add(c.opts.LinkWindow)) {
 			if c.adopt(parent, ch) {
@@ -1033,8 +1105,9 @@ func (c *Correlator) adopt(parent, child *Message) bool {
 	parent.Hops = append(parent.Hops, child)
 	c.recount(child, 'i')
 	c.stats.Messages--
-	if c.smtpIn[child.QueueID] == child {
-		delete(c.smtpIn, child.QueueID)
+	if s := c.slotOf(child); s != nil && s.smtp == child {
+		s.smtp = nil
+		c.dropSlot(s, child.QueueID)
 	}
 	if proot.state.open == 0 && !proot.state.inGrace && proot.state.finished {
 		// Both were finished: back to the grace queue as one.
@@ -1081,9 +1154,9 @@ func (c *Correlator) expired(ev *parser.Event, host string, t time.Time) {
 
 func (c *Correlator) notification(ev *parser.Event, host string, t time.Time) {
 	m := c.get(host, ev.Instance, ev.QueueID, t)
-	child := c.activeGet(host, ev.Instance, ev.NewQueueID)
+	child, s := c.activeFind(host, ev.Instance, ev.NewQueueID)
 	if child == nil {
-		child = c.create(host, ev.Instance, ev.NewQueueID, t)
+		child = c.create(host, ev.Instance, ev.NewQueueID, t, s)
 	}
 	to := "sender"
 	if bytes.Contains(ev.Msg, []byte("postmaster ")) {
@@ -1183,8 +1256,9 @@ func (c *Correlator) finish(m *Message, f Fate, t time.Time) {
 	}
 	m.Fate, m.FateTime = f, t
 	st.finished = true
+	// The slot keeps m as gone: activeDel does not drop it.
+	c.slotOf(m).gone = m
 	c.activeDel(m)
-	c.gone[m.QueueID] = m
 	c.acc(t)
 	c.traffic(m.Host, m.Instance, t, trafficRemoved, 1)
 	if f == FateRejected {
@@ -1272,22 +1346,30 @@ func (c *Correlator) emit(root *Message) {
 		}
 	})
 	root.recycle = recycle
-	root.Walk(func(h *Message) {
-		if c.gone[h.QueueID] == h {
-			delete(c.gone, h.QueueID)
-		}
-		if c.smtpIn[h.QueueID] == h {
-			delete(c.smtpIn, h.QueueID)
-		}
-		if h.state != nil && !h.state.finished {
-			// Written out while still queued (MaxOpen): forget it.
-			c.activeDel(h)
-		}
-		h.state = nil
-	})
+	root.Walk(c.forget)
 	// Keep the root's state pointer cleared: the message is immutable now.
 	c.done = append(c.done, root)
 	c.stats.Finished++
+}
+
+// forget drops what the correlator holds of h, which is being written.
+func (c *Correlator) forget(h *Message) {
+	if s := c.slotOf(h); s != nil {
+		if s.gone == h || s.smtp == h {
+			if s.gone == h {
+				s.gone = nil
+			}
+			if s.smtp == h {
+				s.smtp = nil
+			}
+			c.dropSlot(s, h.QueueID)
+		}
+	}
+	if h.state != nil && !h.state.finished {
+		// Written out while still queued (MaxOpen): forget it.
+		c.activeDel(h)
+	}
+	h.state = nil
 }
 
 func (c *Correlator) reject(ev *parser.Event, host string, t time.Time, a *hourAcc) {
@@ -1578,16 +1660,19 @@ func (c *Correlator) Restore(s *Snapshot) error {
 			byRef[h.Ref] = h
 			if !st.finished {
 				open++
-				c.activeAdd(h)
-			} else if g := c.gone[h.QueueID]; g == nil || h.First.After(g.First) {
-				c.gone[h.QueueID] = h
+				c.activeAdd(h, nil)
+			} else if s := c.slotFor(h.QueueID); s.gone == nil || h.First.After(s.gone.First) {
+				s.gone = h
+				st.slot = s
 			}
 		})
 		root.state.open = open
 		root.state.persisted = true
 		root.state.finished = root.Fate.Final()
 		if root.Origin == OriginSMTP {
-			c.smtpIn[root.QueueID] = root
+			s := c.slotFor(root.QueueID)
+			s.smtp = root
+			root.state.slot = s
 		}
 		if open == 0 {
 			// Finished, waiting out its grace period (its time is in
