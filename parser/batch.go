@@ -291,10 +291,6 @@ func (b *Batch) parse() {
 		return
 	}
 	data := b.data
-	if n := bytes.Count(data, newline) + 1; cap(b.events) < n {
-		// Sized once, not doubled past what a block holds.
-		b.events = make([]Event, 0, n+n/8)
-	}
 	pos := 0
 	for pos < len(data) {
 		i := bytes.IndexByte(data[pos:], '\n')
@@ -305,7 +301,11 @@ func (b *Batch) parse() {
 			end = lineEnd + 1
 		}
 		line := data[pos:lineEnd]
-		ev := b.next()
+		if b.n == len(b.events) {
+			b.grow(data[pos:])
+		}
+		ev := &b.events[b.n]
+		b.n++
 		if len(line) > b.maxLine {
 			emitNoTime(line[:b.maxLine], true, ev)
 		} else {
@@ -317,6 +317,19 @@ func (b *Batch) parse() {
 }
 
 var newline = []byte{'\n'}
+
+// grow makes room for the lines of rest, the part of the block not parsed
+// yet. Counting them only when the events run out, not for every block,
+// spares a pass over the block (the events are reused from block to
+// block, so they rarely run out); sizing to the count, not doubling,
+// keeps the memory at what a block holds (an Event is about 1 KiB).
+func (b *Batch) grow(rest []byte) {
+	n := b.n + bytes.Count(rest, newline) + 1
+	n += n / 8
+	evs := make([]Event, n)
+	copy(evs, b.events[:b.n])
+	b.events = evs
+}
 
 func (b *Batch) next() *Event {
 	if b.n == len(b.events) {

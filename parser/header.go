@@ -1,16 +1,20 @@
 package parser
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+)
 
 // parseHeader splits the syslog header off a line: timestamp, host, tag and
 // pid, in whichever of the supported formats the line uses. It returns the
-// message (the text after "tag[pid]: ") and false when the line has no
-// recognisable header. The format is detected per line because real files
-// mix them (rsyslog switching templates, journald exports appended to a
-// classic file).
-func parseHeader(line []byte, ev *Event) (msg []byte, ok bool) {
+// message (the text after "tag[pid]: "), what it did with the tag (see
+// tagUnsplit) and false when the line has no recognisable header. The
+// format is detected per line because real files mix them (rsyslog
+// switching templates, journald exports appended to a classic file).
+func parseHeader(line []byte, ev *Event) (msg []byte, tag int, ok bool) {
 	if len(line) == 0 {
-		return nil, false
+		return nil, tagUnsplit, false
 	}
 	var rest []byte
 	switch c := line[0]; {
@@ -19,33 +23,46 @@ func parseHeader(line []byte, ev *Event) (msg []byte, ok bool) {
 	case c >= '0' && c <= '9':
 		rest, ok = parseISOTime(line, &ev.Stamp)
 	case c == '<':
-		return parseRFC5424(line, ev)
+		msg, ok = parseRFC5424(line, ev)
+		return msg, tagUnsplit, ok
 	case c == '{':
-		return parseJournal(line, ev)
+		msg, ok = parseJournal(line, ev)
+		return msg, tagUnsplit, ok
 	}
 	if !ok {
-		return nil, false
+		return nil, tagUnsplit, false
 	}
-	// host
-	sp := bytes.IndexByte(rest, ' ')
-	if sp <= 0 {
-		return nil, false
+	// host: a few bytes, which a loop finds sooner than IndexByte's call.
+	sp := 0
+	for sp < len(rest) && rest[sp] != ' ' {
+		sp++
+	}
+	if sp == 0 || sp == len(rest) {
+		return nil, tagUnsplit, false
 	}
 	ev.Host = rest[:sp]
 	rest = rest[sp+1:]
 	return parseTag(rest, ev)
 }
 
-// parseTag reads "tag[pid]: msg" or "tag: msg".
-func parseTag(rest []byte, ev *Event) ([]byte, bool) {
-	i := 0
-	for i < len(rest) && !tagStop[rest[i]] {
-		i++
-	}
+// What parseHeader did with the tag: the syslog formats find the tag's
+// slashes while they look for its end, and split it there rather than in
+// a second pass (splitProgram) over the same bytes.
+const (
+	tagUnsplit = iota // Program is set, not split: splitProgram's job
+	tagSplit          // Instance, Service and Daemon are set
+	tagNoSlash        // the tag has no '/': not a Postfix program
+)
+
+// parseTag reads "tag[pid]: msg" or "tag: msg". On success it also splits
+// a tag with a '/' as splitProgram does.
+func parseTag(rest []byte, ev *Event) ([]byte, int, bool) {
+	i, first, last := scanTag(rest)
 	if i == 0 && (len(rest) == 0 || rest[0] != '/') || i >= len(rest) {
-		return nil, false
+		return nil, tagUnsplit, false
 	}
-	ev.Program = rest[:i]
+	p := rest[:i]
+	ev.Program = p
 	switch rest[i] {
 	case '[':
 		j := i + 1
@@ -57,19 +74,77 @@ func parseTag(rest []byte, ev *Event) ([]byte, bool) {
 			j++
 		}
 		if j == i+1 || j+1 >= len(rest) || rest[j] != ']' || rest[j+1] != ':' {
-			return nil, false
+			return nil, tagUnsplit, false
 		}
 		ev.PID = pid
 		i = j + 2
 	case ':':
 		i++
 	default:
-		return nil, false
+		return nil, tagUnsplit, false
 	}
 	if i < len(rest) && rest[i] == ' ' {
 		i++
 	}
-	return rest[i:], true
+	if first < 0 {
+		return rest[i:], tagNoSlash, true
+	}
+	setTagParts(ev, p, first, last)
+	return rest[i:], tagSplit, true
+}
+
+// scanTag returns the length of the tag at the start of b (up to the first
+// '[', ':' or ' ', or all of b) and the positions of the first and last
+// '/' within it (-1 if none). It looks at eight bytes at a time: the tag
+// is scanned on every line, and a loop per byte was a tenth of the parse.
+func scanTag(b []byte) (n, first, last int) {
+	first, last = -1, -1
+	for ; n+8 <= len(b); n += 8 {
+		v := binary.LittleEndian.Uint64(b[n:])
+		stop := zeroBytes(v^('['*ones)) | zeroBytes(v^(':'*ones)) | zeroBytes(v^(' '*ones))
+		slash := zeroBytes(v ^ ('/' * ones))
+		if stop != 0 {
+			k := bits.TrailingZeros64(stop) // 8*index+7 of the first stop byte
+			slash &= 1<<k - 1               // the slashes before it
+			if slash != 0 {
+				if first < 0 {
+					first = n + bits.TrailingZeros64(slash)/8
+				}
+				last = n + (63-bits.LeadingZeros64(slash))/8
+			}
+			return n + k/8, first, last
+		}
+		if slash != 0 {
+			if first < 0 {
+				first = n + bits.TrailingZeros64(slash)/8
+			}
+			last = n + (63-bits.LeadingZeros64(slash))/8
+		}
+	}
+	for ; n < len(b); n++ {
+		switch b[n] {
+		case '[', ':', ' ':
+			return n, first, last
+		case '/':
+			if first < 0 {
+				first = n
+			}
+			last = n
+		}
+	}
+	return n, first, last
+}
+
+// ones has 1 in every byte: c*ones repeats the byte c eight times.
+const ones = 0x0101010101010101
+
+// zeroBytes returns v with the high bit of each byte set where that byte
+// of v is zero, and every other bit clear. Unlike the shorter
+// (v-ones)&^v&0x80…, it has no false positives after the first zero byte,
+// which finding the last '/' needs.
+func zeroBytes(v uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	return ^((v&low7 + low7) | v | low7)
 }
 
 // tagStop marks the bytes that end a syslog tag: a table lookup per byte

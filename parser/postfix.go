@@ -75,7 +75,7 @@ func ParseInto(line []byte, ev *Event) {
 		line = line[:len(line)-1]
 	}
 	ev.Raw = line
-	msg, ok := parseHeader(line, ev)
+	msg, tag, ok := parseHeader(line, ev)
 	if !ok {
 		ev.Kind = KindMalformed
 		ev.Stamp = Stamp{}
@@ -83,7 +83,14 @@ func ParseInto(line []byte, ev *Event) {
 		return
 	}
 	ev.Msg = msg
-	if !splitProgram(ev) {
+	var postfix bool
+	switch tag {
+	case tagSplit:
+		postfix = isPostfixTag(ev)
+	case tagUnsplit:
+		postfix = splitProgram(ev)
+	}
+	if !postfix {
 		ev.Kind = KindForeign
 		return
 	}
@@ -111,15 +118,22 @@ func splitProgram(ev *Event) bool {
 	for p[last] != '/' {
 		last--
 	}
+	setTagParts(ev, p, first, last)
+	return isPostfixTag(ev)
+}
+
+// setTagParts splits the tag p at its first and last '/'.
+func setTagParts(ev *Event, p []byte, first, last int) {
 	ev.Instance = p[:first]
 	if last > first {
 		ev.Service = p[first+1 : last]
 	}
 	ev.Daemon = p[last+1:]
-	if isDaemon(ev.Daemon) {
-		return true
-	}
-	return hasPrefix(ev.Instance, "postfix")
+}
+
+// isPostfixTag is splitProgram's verdict on a split tag.
+func isPostfixTag(ev *Event) bool {
+	return isDaemon(ev.Daemon) || hasPrefix(ev.Instance, "postfix")
 }
 
 // isDaemon reports whether d names a Postfix program (postconf -d
@@ -191,25 +205,36 @@ func parseWarning(ev *Event, sev, text []byte) {
 	}
 	// Many warnings name a client: "… from unknown[192.0.2.1]: …".
 	if i := indexStr(text, " from "); i >= 0 && i < 200 {
-		if end := hostAddrEnd(text[i+6:]); end > 0 {
-			ev.setClient(text[i+6 : i+6+end])
-		}
+		ev.setClientAt(text[i+6:])
 	}
 }
 
 // splitQueueID splits "QID: rest" where QID is a queue ID or NOQUEUE.
 func splitQueueID(msg []byte) (qid, rest []byte, ok bool) {
 	// Queue IDs are at most 24 characters; look for ": " within that.
+	// Every kind of queue ID (and NOQUEUE) is letters and digits, so the
+	// first ':' can only end one if nothing else comes before it: one
+	// pass finds where the letters and digits stop and whether they can
+	// be a short queue ID.
 	n := len(msg)
 	if n > 26 {
 		n = 26
 	}
-	i := bytes.IndexByte(msg[:n], ':')
-	if i < 5 || i+1 >= len(msg) || msg[i+1] != ' ' {
+	i := 0
+	var bad byte
+	for i < n {
+		c := qidByte[msg[i]]
+		if c&notAlnum != 0 {
+			break
+		}
+		bad |= c
+		i++
+	}
+	if i == n || msg[i] != ':' || i < 5 || i+1 >= len(msg) || msg[i+1] != ' ' {
 		return nil, nil, false
 	}
 	id := msg[:i]
-	if string(id) == "NOQUEUE" || IsQueueID(id) || isLenientQueueID(id) {
+	if bad == 0 && i <= 20 || string(id) == "NOQUEUE" || IsQueueID(id) || isLenientQueueID(id) {
 		return id, msg[i+2:], true
 	}
 	return nil, nil, false
@@ -378,8 +403,7 @@ func parseCheck(ev *Event, action, b []byte) {
 		return
 	}
 	if r, ok := cutPrefix(rest, "from "); ok {
-		if end := hostAddrEnd(r); end > 0 {
-			ev.setClient(r[:end])
+		if end := ev.setClientAt(r); end > 0 {
 			rest = r[end:]
 			rest, _ = cutPrefix(rest, ": ")
 		}
@@ -498,8 +522,13 @@ func parseDelivery(ev *Event, b []byte) {
 
 func parseDeliveryFields(ev *Event, b []byte) {
 	for len(b) > 0 {
-		eq := bytes.IndexByte(b, '=')
-		if eq <= 0 {
+		// Keys are a few bytes: a loop finds their '=' sooner than
+		// IndexByte's call.
+		eq := 0
+		for eq < len(b) && b[eq] != '=' {
+			eq++
+		}
+		if eq == 0 || eq == len(b) {
 			return
 		}
 		key := b[:eq]
@@ -725,6 +754,9 @@ func parseSession(ev *Event, b []byte) bool {
 		b0 = b[0]
 	}
 	switch {
+	case b0 != 'c' && b0 != 'd':
+		// None of the three below: most lines that get here are one
+		// of them, most others start with a capital.
 	case hasPrefix(b, "connect from "):
 		ev.Kind = KindConnect
 		ev.setClient(b[len("connect from "):])
@@ -732,8 +764,7 @@ func parseSession(ev *Event, b []byte) bool {
 	case hasPrefix(b, "disconnect from "):
 		ev.Kind = KindDisconnect
 		r := b[len("disconnect from "):]
-		if end := hostAddrEnd(r); end > 0 {
-			ev.setClient(r[:end])
+		if end := ev.setClientAt(r); end > 0 {
 			ev.Reason = bytes.TrimPrefix(r[end:], []byte(" "))
 		}
 		return true
@@ -751,7 +782,7 @@ func parseSession(ev *Event, b []byte) bool {
 	}
 	// "lost connection after RCPT from host[ip]", "timeout after DATA (12 bytes) from …",
 	// "too many errors after AUTH from …", "improper command pipelining after CONNECT from …: …"
-	for _, p := range sessionNotes {
+	for _, p := range &sessionNotes {
 		if !noteFirst.session[b0] {
 			break
 		}
@@ -761,8 +792,7 @@ func parseSession(ev *Event, b []byte) bool {
 			if i := indexStr(r, " from "); i >= 0 {
 				ev.Stage = r[:i]
 				rest := r[i+6:]
-				if end := hostAddrEnd(rest); end > 0 {
-					ev.setClient(rest[:end])
+				if end := ev.setClientAt(rest); end > 0 {
 					ev.Reason = bytes.TrimPrefix(rest[end:], []byte(": "))
 				}
 			}
@@ -770,24 +800,27 @@ func parseSession(ev *Event, b []byte) bool {
 		}
 	}
 	// Only a match starting in the first 16 bytes counts: search no further.
-	if i := indexStr(b[:min(len(b), 15+len("TLS connection established "))], "TLS connection established "); i >= 0 && i < 16 {
+	if i := indexTLSEstablished(b); i >= 0 {
 		ev.Kind = KindTLS
 		r := b[i+len("TLS connection established "):]
 		r, isTo := cutPrefix(r, "to ")
 		if !isTo {
 			r, _ = cutPrefix(r, "from ")
 		}
-		if end := hostAddrEnd(r); end > 0 {
-			if isTo {
+		var end int
+		if isTo {
+			if end = hostAddrEnd(r); end > 0 {
 				ev.Relay = r[:end]
-			} else {
-				ev.setClient(r[:end])
 			}
+		} else {
+			end = ev.setClientAt(r)
+		}
+		if end > 0 {
 			ev.Reason = bytes.TrimPrefix(r[end:], []byte(": "))
 		}
 		return true
 	}
-	for _, p := range tlsNotes {
+	for _, p := range &tlsNotes {
 		if !noteFirst.tls[b0] {
 			break
 		}
@@ -795,9 +828,7 @@ func parseSession(ev *Event, b []byte) bool {
 			ev.Kind = KindTLS
 			ev.Reason = b
 			if i := indexStr(b, " from "); i >= 0 {
-				if end := hostAddrEnd(b[i+6:]); end > 0 {
-					ev.setClient(b[i+6 : i+6+end])
-				}
+				ev.setClientAt(b[i+6:])
 			} else if i := indexStr(b, " to "); i >= 0 {
 				if end := hostAddrEnd(b[i+4:]); end > 0 {
 					ev.Relay = b[i+4 : i+4+end]
@@ -806,7 +837,7 @@ func parseSession(ev *Event, b []byte) bool {
 			return true
 		}
 	}
-	for _, p := range smtpInfoNotes {
+	for _, p := range &smtpInfoNotes {
 		if !noteFirst.info[b0] {
 			break
 		}
@@ -817,6 +848,19 @@ func parseSession(ev *Event, b []byte) bool {
 		}
 	}
 	return false
+}
+
+// indexTLSEstablished returns where "TLS connection established "
+// starts in b if it starts in the first 16 bytes, else -1: a loop over
+// 16 bytes for the 'T' costs less than a substring search.
+func indexTLSEstablished(b []byte) int {
+	const s = "TLS connection established "
+	for i := 0; i < 16 && i+len(s) <= len(b); i++ {
+		if b[i] == 'T' && string(b[i:i+len(s)]) == s {
+			return i
+		}
+	}
+	return -1
 }
 
 // noteFirst holds the first bytes of the note lists: most lines that get
@@ -840,7 +884,7 @@ var sessionNotes = [...]string{
 }
 
 func parseReplyNote(ev *Event, b []byte) bool {
-	for _, p := range replyNotes {
+	for _, p := range &replyNotes {
 		if r, ok := cutPrefix(b, p); ok {
 			ev.Kind = KindInfo
 			ev.Reason = b
@@ -896,8 +940,7 @@ func parsePostscreen(ev *Event, b []byte) {
 	rest := b[len(verdict):]
 	if lb := bytes.IndexByte(rest, '['); lb >= 0 {
 		// postscreen writes clients as "[ip]:port" with no name.
-		if end := hostAddrEnd(rest[lb:]); end > 0 {
-			ev.setClient(rest[lb : lb+end])
+		if end := ev.setClientAt(rest[lb:]); end > 0 {
 			ev.Reason = bytes.TrimPrefix(rest[lb+end:], []byte(": "))
 			if len(ev.Reason) == 0 || bytes.Equal(ev.Reason, rest[lb+end:]) {
 				ev.Reason = bytes.TrimSpace(rest[lb+end:])
