@@ -30,6 +30,22 @@ type Clock struct {
 	hour      hourCache
 	refFor    time.Time // the Ref refSlack was computed for
 	refSlack  time.Time // refFor + slack
+	last      lastHour
+}
+
+// lastHour is the year-less hour Resolve last placed, with everything
+// its placement depended on: a classic line in the same hour as the
+// previous one (most of them) is then placed without the year inference,
+// the check against Ref or the hour cache's comparisons. It is only set
+// for an hour the hour cache places exactly and that ends before Ref
+// (plus slack), so that no line in it is moved back a year.
+type lastHour struct {
+	ok              bool
+	month, day, hr  int
+	year, clockYear int // c.year, c.Year
+	loc             *time.Location
+	ref             time.Time // c.Ref
+	base            int64     // Unix seconds of the hour's start
 }
 
 // hourCache remembers the time of one clock hour in one zone: the lines
@@ -65,6 +81,12 @@ func (c *Clock) Resolve(s *Stamp) time.Time {
 	if s.Month == 0 {
 		return time.Time{}
 	}
+	if l := &c.last; s.Year == 0 && l.ok && s.Month == l.month && s.Day == l.day && s.Hour == l.hr &&
+		s.Month == c.lastMonth && c.year == l.year && c.Year == l.clockYear && loc == l.loc && c.Ref == l.ref &&
+		s.Min >= 0 && s.Min < 60 && s.Sec >= 0 && s.Sec < 60 && s.Nsec >= 0 && s.Nsec < 1e9 {
+		// What the code below returns for this hour (see lastHour).
+		return time.Unix(l.base+int64(s.Min*60+s.Sec), int64(s.Nsec)).In(loc)
+	}
 	if s.Year != 0 {
 		if s.HasZone {
 			loc = c.zone(s.Offset)
@@ -92,7 +114,26 @@ func (c *Clock) Resolve(s *Stamp) time.Time {
 			t = c.date(y, s, loc)
 		}
 	}
+	c.rememberHour(s, loc)
 	return t
+}
+
+// rememberHour sets c.last after Resolve placed the year-less s, if the
+// hour cache holds its hour exactly and no line of that hour is after Ref.
+func (c *Clock) rememberHour(s *Stamp, loc *time.Location) {
+	h := &c.hour
+	c.last.ok = false
+	if s.Min < 0 || s.Min >= 60 || s.Sec < 0 || s.Sec >= 60 || s.Nsec < 0 || s.Nsec >= 1e9 {
+		return // the hour cache was not consulted, and may hold another hour
+	}
+	if !h.ok || h.month != s.Month || h.day != s.Day || h.hr != s.Hour || h.loc != loc {
+		return
+	}
+	if c.Year == 0 && !c.Ref.IsZero() && c.refSlack.Before(time.Unix(h.base+3600, 0)) {
+		return
+	}
+	c.last = lastHour{ok: true, month: s.Month, day: s.Day, hr: s.Hour, year: c.year, clockYear: c.Year,
+		loc: loc, ref: c.Ref, base: h.base}
 }
 
 func (c *Clock) firstYear(s *Stamp, loc *time.Location) int {

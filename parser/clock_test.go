@@ -62,3 +62,59 @@ func TestHourCacheIsTimeDate(t *testing.T) {
 		}
 	}
 }
+
+// TestLastHourIsResolve: Resolve's shortcut for a line in the same hour
+// as the previous one gives what the full inference gives, on random
+// sequences of stamps (mostly in one hour, with month jumps, 29
+// February, leap seconds, lines near Ref, zones, and Ref, Year and Loc
+// changing between lines as pfdiag tail may change them).
+func TestLastHourIsResolve(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	locs := []*time.Location{nil, time.UTC, berlin}
+	r := rand.New(rand.NewPCG(3, 4))
+	for run := 0; run < 300; run++ {
+		ref := time.Date(2024+r.IntN(3), time.Month(1+r.IntN(12)), 1+r.IntN(28), r.IntN(24), 0, 0, 0, time.UTC)
+		fast := Clock{Ref: ref, Loc: locs[r.IntN(len(locs))]}
+		if r.IntN(4) == 0 {
+			fast.Year = 2023
+		}
+		plain := fast
+		s := Stamp{Month: int(ref.Month()), Day: ref.Day(), Hour: ref.Hour()}
+		for i := 0; i < 2000; i++ {
+			switch k := r.IntN(100); {
+			case k < 2:
+				s.Month = 1 + r.IntN(12)
+			case k < 4:
+				s.Month, s.Day = 2, 29
+			case k < 8:
+				s.Day = 1 + r.IntN(31)
+			case k < 14:
+				s.Hour = r.IntN(24)
+			case k < 15:
+				fast.Ref = fast.Ref.Add(time.Duration(r.IntN(7200)-3600) * time.Second)
+			case k < 16:
+				fast.Year = []int{0, 2022}[r.IntN(2)]
+			case k < 17:
+				fast.Loc = locs[r.IntN(len(locs))]
+			case k < 18:
+				s.Year, s.HasZone, s.Offset = 2025, r.IntN(2) == 0, 3600*(r.IntN(5)-2)
+			case k < 19:
+				s.Year = 0
+			}
+			plain.Ref, plain.Year, plain.Loc = fast.Ref, fast.Year, fast.Loc
+			s.Min, s.Sec, s.Nsec = r.IntN(60), r.IntN(60), r.IntN(1e9)
+			if r.IntN(50) == 0 {
+				s.Sec = 60
+			}
+			got := fast.Resolve(&s)
+			plain.last.ok = false
+			want := plain.Resolve(&s)
+			if got != want {
+				t.Fatalf("run %d line %d %+v: got %v, want %v", run, i, s, got, want)
+			}
+		}
+	}
+}
