@@ -14,7 +14,7 @@
 //	m seq                       last committed checkpoint (the commit point)
 //	x                           correlator state (smtpd sessions, pending links)
 //	s FINGERPRINT               read position of one log stream
-//	c seq n                     chunk: up to 4096 finished messages, encoded
+//	c seq n                     chunk: where its records (up to 4096 finished messages, encoded) are in a chunk file
 //	d seq n                     the chunk's message count and time span
 //	p seq n                     the chunk's postings: sorted (hash(field, value), index)
 //	o HOST 0 INST 0 QID 0 FIRST seq   open message (empty value: closed)
@@ -22,7 +22,10 @@
 //
 // Finished messages are written once, packed into chunks (a few keys per
 // thousand messages instead of several per message: ingest is bounded
-// by Badger's per-key cost otherwise). Lookups scan the small postings
+// by Badger's per-key cost otherwise). The chunks' records are appended
+// to chunk files (NNNNNN.chunks, see chunkfile.go) with plain writes,
+// outside Badger; an index written before those holds them in the chunk
+// key itself, and is read as before. Lookups scan the small postings
 // of the chunks whose time span overlaps the window, then decode only
 // the matching records; a report over a window decodes its chunks.
 //
@@ -40,9 +43,9 @@
 // # Memory
 //
 // Badger's defaults reserve hundreds of MB (64 MB memtables ×5, a 256 MB
-// block cache, 1 GB value-log files mapped in memory). Records go to the
-// value log (ValueThreshold 1 KB), so the LSM tree holds little more than
-// keys: 4 MB memtables (×2) last for millions of lines, compactions stay
+// block cache, 1 GB value-log files mapped in memory). Values above 1 KB
+// (hours, postings) go to the value log, so the LSM tree holds little more
+// than keys: 4 MB memtables (×2) last for millions of lines, compactions stay
 // cheap, and no block or index cache is needed (tables are read through
 // their memory map, uncompressed). Value-log files are 16 MB because the
 // one being written stays resident (it is written through mmap).
@@ -98,6 +101,9 @@ type Index struct {
 	pending    chan error          // result of the commit in flight
 	openSize   int                 // bytes of the open records of the last Commit (the next one's buffer size)
 	hourBuf    []byte              // encoded hours of the commit being written (writer goroutine)
+	chunkFile  *chunkFileWriter    // where the writer appends chunks (set up by recover)
+
+	chunks chunkReader // chunk files, for reading
 
 	// beforeCommitPoint, when set (tests), runs after a checkpoint's keys
 	// are written and before its commit point: an error there is a crash.
@@ -196,7 +202,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		}
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
 	}
-	x := &Index{db: db, dir: dir, opts: opts}
+	x := &Index{db: db, dir: dir, opts: opts, chunks: chunkReader{dir: dir}}
 	if err := x.readMeta(); err != nil {
 		db.Close()
 		return nil, err
@@ -294,6 +300,7 @@ func (x *Index) recover() error {
 	x.openSeq = map[string]uint64{}
 	x.hourVers = map[uint64][]uint64{}
 	var del [][]byte
+	var live []chunkPtr // committed chunks in chunk files
 	err := x.db.View(func(txn *badger.Txn) error {
 		io := badger.DefaultIteratorOptions
 		io.PrefetchValues = false
@@ -303,6 +310,25 @@ func (x *Index) recover() error {
 			start := seqKey(p, x.committed+1, 0)
 			for it.Seek(start); it.ValidForPrefix([]byte{p}); it.Next() {
 				del = append(del, it.Item().KeyCopy(nil))
+			}
+		}
+		for it.Seek([]byte{pChunk}); it.ValidForPrefix([]byte{pChunk}); it.Next() {
+			k := it.Item().Key()
+			if len(k) != 13 || binary.BigEndian.Uint64(k[1:9]) > x.committed {
+				continue
+			}
+			err := it.Item().Value(func(v []byte) error {
+				if len(v) > 0 && v[0] == chunkPtrVersion {
+					p, err := decodeChunkPtr(v)
+					if err != nil {
+						return fmt.Errorf("chunk %x: %w", k[1:], err)
+					}
+					live = append(live, p)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 		}
 		// Open messages: keep the newest committed version unless it is
@@ -399,7 +425,11 @@ func (x *Index) recover() error {
 	if err != nil {
 		return err
 	}
-	return x.deleteKeys(del)
+	if err := x.deleteKeys(del); err != nil {
+		return err
+	}
+	x.chunkFile, err = recoverChunkFiles(x.dir, live)
+	return err
 }
 
 func (x *Index) deleteKeys(keys [][]byte) error {
@@ -923,6 +953,7 @@ func (x *Index) Messages(ctx context.Context, q correlate.Query, fn func(*correl
 		if q.By != correlate.ByAny {
 			hash = postingHash(q.By, correlate.LookupValue(q.By, q.Value)) &^ 0xffff
 		}
+		var buf []byte // a chunk read from its file
 		for i := range refs {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -938,7 +969,7 @@ func (x *Index) Messages(ctx context.Context, q correlate.Query, fn func(*correl
 				}
 				r.want = want
 			}
-			if err := x.scanChunk(txn, r, &q, fn); err != nil {
+			if err := x.scanChunk(txn, r, &q, fn, &buf); err != nil {
 				return err
 			}
 		}
@@ -983,7 +1014,7 @@ func lookupPostings(txn *badger.Txn, r *chunkRef, hash uint64) ([]int, error) {
 	return want, err
 }
 
-func (x *Index) scanChunk(txn *badger.Txn, r *chunkRef, q *correlate.Query, fn func(*correlate.Message) error) error {
+func (x *Index) scanChunk(txn *badger.Txn, r *chunkRef, q *correlate.Query, fn func(*correlate.Message) error, buf *[]byte) error {
 	item, err := txn.Get(seqKey(pChunk, r.seq, r.n))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil // expired
@@ -992,6 +1023,16 @@ func (x *Index) scanChunk(txn *badger.Txn, r *chunkRef, q *correlate.Query, fn f
 		return err
 	}
 	return item.Value(func(v []byte) error {
+		if len(v) > 0 && v[0] == chunkPtrVersion {
+			p, err := decodeChunkPtr(v)
+			if err != nil {
+				return fmt.Errorf("%w: chunk %d/%d", err, r.seq, r.n)
+			}
+			if *buf, err = x.chunks.read(p, *buf); err != nil {
+				return fmt.Errorf("chunk %d/%d: %w", r.seq, r.n, err)
+			}
+			v = *buf
+		}
 		if len(v) < 1 || v[0] != chunkVersion {
 			return fmt.Errorf("%w: chunk %d/%d", correlate.ErrCorrupt, r.seq, r.n)
 		}
@@ -1191,7 +1232,9 @@ func (x *Index) Close() error {
 	}
 	x.sync()
 	if x.w != nil {
-		x.w.stop()
+		if err := x.w.stop(); err != nil && x.failed == nil {
+			x.failed = err
+		}
 		x.w = nil
 		if len(x.tombstones) > 0 {
 			x.deleteKeys(x.tombstones)
@@ -1207,6 +1250,7 @@ func (x *Index) Close() error {
 	}
 	err := x.db.Close()
 	x.db = nil
+	x.chunks.close()
 	if err != nil {
 		return fmt.Errorf("close index %s: %w", x.dir, err)
 	}

@@ -13,11 +13,10 @@ import (
 )
 
 // chunkWriter encodes finished messages into chunks and writes them on
-// its own goroutine, so encoding and Badger's write path run beside the
-// correlator instead of in its way. Each chunk is committed in its own
-// small transaction as soon as it is full: Badger keeps a transaction's
-// values in memory until it commits, and a WriteBatch would hold a whole
-// checkpoint's chunks.
+// its own goroutine, so encoding and writing run beside the correlator
+// instead of in its way. Each chunk is written as soon as it is full: its
+// records to the chunk file, then its keys in a small transaction of
+// their own (committed asynchronously; a checkpoint waits for them).
 type chunkWriter struct {
 	x    *Index
 	reqs chan writeReq
@@ -29,10 +28,10 @@ type chunkWriter struct {
 	n       uint32 // next chunk number within seq
 	pending sync.WaitGroup
 	mu      sync.Mutex
-	err     error    // first write error; sticky
-	free    [][]byte // chunk buffers whose commit finished (guarded by mu)
-	hdr     []byte   // a chunk's header, before it is put in place
+	err     error  // first write error; sticky
+	hdr     []byte // a chunk's header, before it is put in place
 	release func([]*correlate.Message)
+	file    *chunkFileWriter
 }
 
 type writeReq struct {
@@ -53,7 +52,7 @@ func newChunkWriter(x *Index) *chunkWriter {
 	// Room for a few thousand messages: the writer pauses for tens of
 	// milliseconds at each commit (and when Badger syncs a full value-log
 	// file); the correlator should not have to wait for it.
-	w := &chunkWriter{x: x, reqs: make(chan writeReq, 64), seq: x.committed + 1}
+	w := &chunkWriter{x: x, reqs: make(chan writeReq, 64), seq: x.committed + 1, file: x.chunkFile}
 	w.wg.Add(1)
 	go w.loop()
 	return w
@@ -94,7 +93,7 @@ func (w *chunkWriter) loop() {
 			w.release(r.msgs)
 		}
 	}
-	w.flushChunk() // never committed: the next writer removes it
+	// The partial chunk would never be committed: it is dropped.
 	w.pending.Wait()
 }
 
@@ -129,9 +128,14 @@ func (w *chunkWriter) submit(job *commitJob) {
 	w.reqs <- writeReq{commit: job}
 }
 
-func (w *chunkWriter) stop() {
+// stop ends the goroutine and closes (syncs) the chunk file.
+func (w *chunkWriter) stop() error {
 	close(w.reqs)
 	w.wg.Wait()
+	if err := w.file.close(); err != nil {
+		return fmt.Errorf("index %s: close chunk file: %w", w.x.dir, err)
+	}
+	return nil
 }
 
 // chunkHeaderMax is room for a chunk's header (version, count, record
@@ -144,7 +148,8 @@ func (w *chunkWriter) add(m *correlate.Message) error {
 	n := len(c.lens)
 	if n == 0 {
 		if cap(c.body) < chunkHeaderMax {
-			c.body = w.buffer(chunkHeaderMax + chunkBytes)
+			n := chunkHeaderMax + chunkBytes
+			c.body = make([]byte, 0, n+n/4)
 		}
 		c.body = c.body[:chunkHeaderMax]
 	}
@@ -180,12 +185,9 @@ func (w *chunkWriter) flushChunk() error {
 		hdr = binary.AppendUvarint(hdr, uint64(l))
 	}
 	w.hdr = hdr
-	// The header goes right before the records, in the room left for it;
-	// the records' buffer is the value (a new one takes its place).
-	full := c.body
-	v := full[chunkHeaderMax-len(hdr):]
+	// The header goes right before the records, in the room left for it.
+	v := c.body[chunkHeaderMax-len(hdr):]
 	copy(v, hdr)
-	c.body = w.buffer(chunkHeaderMax + chunkBytes)
 	d := binary.AppendUvarint(nil, uint64(len(c.lens)))
 	d = binary.AppendVarint(d, c.min)
 	d = binary.AppendVarint(d, c.max)
@@ -200,9 +202,16 @@ func (w *chunkWriter) flushChunk() error {
 	if err := x.checkSpace(int64(len(v) + len(d) + len(p) + 1024)); err != nil {
 		return err
 	}
+	// The records go to the chunk file (copied: the buffer is the next
+	// chunk's), the pointer to them with the span and postings.
+	ptr, err := w.file.write(v)
+	if err != nil {
+		return fmt.Errorf("index %s: write chunk: %w", x.dir, err)
+	}
+	c.body = c.body[:0]
 	txn := x.db.NewTransaction(true)
 	for _, e := range []*badger.Entry{
-		x.entry(seqKey(pChunk, w.seq, n), v),
+		x.entry(seqKey(pChunk, w.seq, n), appendChunkPtr(make([]byte, 0, 24), ptr)),
 		x.entry(seqKey(pDir, w.seq, n), d),
 		x.entry(seqKey(pPost, w.seq, n), p),
 	} {
@@ -215,30 +224,8 @@ func (w *chunkWriter) flushChunk() error {
 	txn.CommitWith(func(err error) {
 		if err != nil {
 			w.setErr(fmt.Errorf("index %s: write chunk: %w", x.dir, err))
-		} else {
-			// Badger has copied the value into its log: reuse the buffer.
-			w.mu.Lock()
-			if len(w.free) < 4 {
-				w.free = append(w.free, full[:0])
-			}
-			w.mu.Unlock()
 		}
 		w.pending.Done()
 	})
 	return nil
-}
-
-// buffer returns an empty buffer of at least n bytes, recycled when one
-// is free.
-func (w *chunkWriter) buffer(n int) []byte {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for i, b := range w.free {
-		if cap(b) >= n {
-			w.free[i] = w.free[len(w.free)-1]
-			w.free = w.free[:len(w.free)-1]
-			return b
-		}
-	}
-	return make([]byte, 0, n+n/4)
 }

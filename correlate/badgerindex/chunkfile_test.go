@@ -1,0 +1,213 @@
+package badgerindex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/pfdiag/pfdiag/correlate"
+	"github.com/pfdiag/pfdiag/correlate/indextest"
+)
+
+func chunkFileSizes(t *testing.T, dir string) map[uint32]int64 {
+	t.Helper()
+	files, err := chunkFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[uint32]int64{}
+	for fid, path := range files {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[fid] = st.Size()
+	}
+	return out
+}
+
+func msgs(prefix string, n int) []*correlate.Message {
+	var out []*correlate.Message
+	for i := 0; i < n; i++ {
+		out = append(out, indextest.Msg("mail", "postfix", fmt.Sprintf("%s%05d", prefix, i), t0.Add(time.Duration(i)*time.Second), "s@x.test", fmt.Sprintf("r%d@y.test", i)))
+	}
+	return out
+}
+
+// TestChunkFileCrash: chunks written to the chunk file for a checkpoint
+// whose commit point never lands are cut off at the next Open, and the
+// writer goes on after the last committed chunk.
+func TestChunkFileCrash(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	x := open(t, dir, Options{})
+	commit(t, x, nil, msgs("A", 5000)...) // more than one chunk
+	if _, err := x.Sources(ctx); err != nil {
+		t.Fatal(err)
+	}
+	committed := chunkFileSizes(t, dir)
+	if len(committed) != 1 || committed[0] == 0 {
+		t.Fatalf("chunk files after one checkpoint: %v", committed)
+	}
+	x.beforeCommitPoint = func() error { return errors.New("SIGKILL") }
+	if err := x.Append(ctx, msgs("B", 5000)); err != nil {
+		t.Fatal(err)
+	}
+	x.Commit(ctx, &correlate.Checkpoint{})
+	x.Close()
+	if got := chunkFileSizes(t, dir); got[0] <= committed[0] {
+		t.Fatalf("the failed checkpoint wrote no chunk: %v", got)
+	}
+
+	x = open(t, dir, Options{})
+	if got := chunkFileSizes(t, dir); !equalSizes(got, committed) {
+		t.Errorf("after reopening: chunk files %v, want %v (the failed checkpoint's records cut off)", got, committed)
+	}
+	if got := len(strings.Split(qids(t, x), ",")); got != 5000 {
+		t.Errorf("after the crash: %d messages, want 5000", got)
+	}
+	commit(t, x, nil, msgs("C", 10)...)
+	x.Close()
+
+	x = open(t, dir, Options{ReadOnly: true})
+	defer x.Close()
+	ids := strings.Split(qids(t, x), ",")
+	if len(ids) != 5010 || ids[0] != "A00000" || ids[5009] != "C00009" || slices.ContainsFunc(ids, func(s string) bool { return s[0] == 'B' }) {
+		t.Errorf("after the re-run: %d messages (%s … %s)", len(ids), ids[0], ids[len(ids)-1])
+	}
+	var one []string
+	err := x.Messages(ctx, correlate.Query{By: correlate.ByRecipient, Value: "r7@y.test"}, func(m *correlate.Message) error {
+		one = append(one, m.QueueID)
+		return nil
+	})
+	if err != nil || strings.Join(one, ",") != "A00007,C00007" {
+		t.Errorf("lookup by recipient: %v %v", one, err)
+	}
+}
+
+func equalSizes(a, b map[uint32]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestChunkFileCorrupt: a chunk whose bytes changed on disk, or whose
+// file is gone, is reported as corrupt, not decoded.
+func TestChunkFileCorrupt(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		spoil func(path string) error
+	}{
+		{"flipped byte", func(path string) error {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			b[len(b)/2] ^= 0x20
+			return os.WriteFile(path, b, 0o600)
+		}},
+		{"cut short", func(path string) error { return os.Truncate(path, 100) }},
+		{"missing", os.Remove},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			x := open(t, dir, Options{})
+			commit(t, x, nil, msgs("A", 100)...)
+			x.Close()
+			if err := tc.spoil(chunkFileName(dir, 0)); err != nil {
+				t.Fatal(err)
+			}
+			x = open(t, dir, Options{ReadOnly: true})
+			defer x.Close()
+			err := x.Messages(context.Background(), correlate.Query{}, func(*correlate.Message) error { return nil })
+			if !errors.Is(err, correlate.ErrCorrupt) {
+				t.Errorf("Messages over a spoilt chunk file: %v", err)
+			}
+		})
+	}
+}
+
+// TestChunkInline: chunks written before chunk files (the records in the
+// chunk key's value, chunkVersion) read as before, beside new ones.
+func TestChunkInline(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	x := open(t, dir, Options{})
+	commit(t, x, nil, msgs("A", 10)...)
+	if _, err := x.Sources(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Put the records back into the key, as the first format had them.
+	key := seqKey(pChunk, 1, 0)
+	err := x.db.Update(func(txn *badger.Txn) error {
+		it, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		ptr, err := it.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		p, err := decodeChunkPtr(ptr)
+		if err != nil {
+			return err
+		}
+		v, err := x.chunks.read(p, nil)
+		if err != nil {
+			return err
+		}
+		if v[0] != chunkVersion {
+			return fmt.Errorf("chunk file record starts with %d", v[0])
+		}
+		return txn.Set(key, v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, x, nil, msgs("B", 10)...)
+	x.Close()
+	x = open(t, dir, Options{})
+	defer x.Close()
+	ids := strings.Split(qids(t, x), ",")
+	if len(ids) != 20 || ids[0] != "A00000" || ids[19] != "B00009" {
+		t.Errorf("inline and chunk-file chunks: %d messages (%v)", len(ids), ids)
+	}
+}
+
+// TestChunkFileRetain: a chunk file is deleted once every chunk in it
+// has expired.
+func TestChunkFileRetain(t *testing.T) {
+	dir := t.TempDir()
+	x := open(t, dir, Options{Retain: time.Hour, Now: func() time.Time { return time.Now().Add(-2 * time.Hour) }})
+	commit(t, x, nil, msgs("OLD", 10)...)
+	x.Close()
+	if got := chunkFileSizes(t, dir); len(got) != 1 {
+		t.Fatalf("chunk files: %v", got)
+	}
+	x = open(t, dir, Options{Retain: time.Hour})
+	defer x.Close()
+	if _, err := os.Stat(filepath.Join(dir, "000000"+chunkFileExt)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the expired chunks' file is still there: %v", err)
+	}
+	commit(t, x, nil, msgs("NEW", 3)...)
+	if got := qids(t, x); got != "NEW00000,NEW00001,NEW00002" {
+		t.Errorf("after expiry: %s", got)
+	}
+	if got := chunkFileSizes(t, dir); len(got) != 1 || got[1] == 0 {
+		t.Errorf("chunk files after writing again: %v, want one, numbered 1", got)
+	}
+}
