@@ -599,8 +599,13 @@ func (p *msgPool) put(msgs []*Message) {
 // create starts an incarnation; s is the queue ID's slot as activeFind
 // returned it (nil: none yet).
 func (c *Correlator) create(host string, inst, qid []byte, t time.Time, s *qidSlot) *Message {
+	return c.createID(host, inst, string(qid), t, s)
+}
+
+// createID is create with the queue ID made a string by the caller.
+func (c *Correlator) createID(host string, inst []byte, qid string, t time.Time, s *qidSlot) *Message {
 	m := c.newMessage()
-	m.Ref = Ref{Host: host, Instance: c.tok.get(inst), QueueID: string(qid), First: t}
+	m.Ref = Ref{Host: host, Instance: c.tok.get(inst), QueueID: qid, First: t}
 	if s == nil {
 		s = &qidSlot{}
 		c.qids[m.QueueID] = s
@@ -752,11 +757,26 @@ func (c *Correlator) sample(a *hourAcc, host string, ev *parser.Event, t time.Ti
 }
 
 func (c *Correlator) client(ev *parser.Event, host string, t time.Time) {
-	m := c.get(host, ev.Instance, ev.QueueID, t)
+	// The client's name and address, and the queue ID of a new message,
+	// share one allocation: client= is most messages' first line.
+	b := append(append(c.scratch[:0], ev.ClientHost...), ev.ClientIP...)
+	m, s := c.activeFind(host, ev.Instance, ev.QueueID)
+	if m == nil {
+		b = append(b, ev.QueueID...)
+	}
+	c.scratch = b
+	all := string(b)
+	nh, na := len(ev.ClientHost), len(ev.ClientHost)+len(ev.ClientIP)
+	if m != nil {
+		c.seen(m, t)
+	} else {
+		m = c.createID(host, ev.Instance, all[na:], t, s)
+		m.Lines = 1
+	}
 	m.Origin = OriginSMTP
 	cl := &m.Client
-	cl.Host = string(ev.ClientHost)
-	cl.IP = string(ev.ClientIP)
+	cl.Host = all[:nh]
+	cl.IP = all[nh:na]
 	if ev.ClientPort != 0 {
 		cl.Port = ev.ClientPort
 	}
@@ -802,7 +822,8 @@ func (c *Correlator) queued(ev *parser.Event, host string, t time.Time) {
 	m := c.get(host, ev.Instance, ev.QueueID, t)
 	first := !m.Queued
 	m.Queued = true
-	if ev.HasFrom {
+	if ev.HasFrom && (!m.HasSender || m.Sender != string(ev.From)) {
+		// (A deferred message's sender is logged again at every retry.)
 		m.Sender, m.HasSender = string(ev.From), true
 	}
 	m.Size = ev.Size
@@ -899,8 +920,16 @@ func parseStatus(b []byte) Status {
 	return ParseStatus(string(b))
 }
 
-// recipient finds or adds the recipient.
+// recipientFor finds or adds the recipient.
 func (m *Message) recipientFor(to, origTo []byte) *Recipient {
+	if r := m.findRecipient(to); r != nil {
+		return r
+	}
+	return m.addRecipient(string(to), string(origTo))
+}
+
+// findRecipient returns the recipient with the address, or nil.
+func (m *Message) findRecipient(to []byte) *Recipient {
 	st := m.state
 	if st != nil && st.rcptIdx != nil {
 		if i, ok := st.rcptIdx[string(to)]; ok {
@@ -913,12 +942,18 @@ func (m *Message) recipientFor(to, origTo []byte) *Recipient {
 			}
 		}
 	}
+	return nil
+}
+
+// addRecipient adds a recipient findRecipient did not find.
+func (m *Message) addRecipient(to, origTo string) *Recipient {
+	st := m.state
 	if m.Recipients == nil && st != nil && st.block != nil && st.spareUsed&1 == 0 {
 		// The first recipient goes in newMessage's slot.
 		m.Recipients = st.block.r[:0:1]
 		st.spareUsed |= 1
 	}
-	m.Recipients = append(m.Recipients, Recipient{Address: string(to), OrigTo: string(origTo)})
+	m.Recipients = append(m.Recipients, Recipient{Address: to, OrigTo: origTo})
 	if st != nil {
 		if st.rcptIdx == nil && len(m.Recipients) > 16 {
 			st.rcptIdx = make(map[string]int, 2*len(m.Recipients))
@@ -926,7 +961,7 @@ func (m *Message) recipientFor(to, origTo []byte) *Recipient {
 				st.rcptIdx[m.Recipients[i].Address] = i
 			}
 		} else if st.rcptIdx != nil {
-			st.rcptIdx[string(to)] = len(m.Recipients) - 1
+			st.rcptIdx[to] = len(m.Recipients) - 1
 		}
 	}
 	return &m.Recipients[len(m.Recipients)-1]
@@ -976,11 +1011,33 @@ type catKey struct {
 func (c *Correlator) delivery(ev *parser.Event, host string, t time.Time) {
 	m := c.get(host, ev.Instance, ev.QueueID, t)
 	m.Queued = true
-	r := m.recipientFor(ev.To, ev.OrigTo)
+	st := parseStatus(ev.Status)
+	internReason := st != StatusSent && len(ev.Reason) <= 256
+	r := m.findRecipient(ev.To)
+	var reason string
+	if r == nil && !internReason {
+		// A new recipient and a reason kept as it is ("250 2.0.0 Ok:
+		// queued as …" seldom repeats): one allocation for the address,
+		// the original address and the reason.
+		b := append(append(append(c.scratch[:0], ev.To...), ev.OrigTo...), ev.Reason...)
+		c.scratch = b
+		all := string(b)
+		na, no := len(ev.To), len(ev.To)+len(ev.OrigTo)
+		r = m.addRecipient(all[:na], all[na:no])
+		reason = all[no:]
+	} else {
+		if r == nil {
+			r = m.addRecipient(string(ev.To), string(ev.OrigTo))
+		}
+		if internReason {
+			reason = c.reasons.get(ev.Reason)
+		} else {
+			reason = string(ev.Reason)
+		}
+	}
 	if r.OrigTo == "" && len(ev.OrigTo) > 0 {
 		r.OrigTo = string(ev.OrigTo)
 	}
-	st := parseStatus(ev.Status)
 	at := Attempt{
 		Time:      t,
 		Line:      ev.Line,
@@ -996,11 +1053,7 @@ func (c *Correlator) delivery(ev *parser.Event, host string, t time.Time) {
 	if len(ev.Service) > 0 {
 		at.Transport = c.tok.get(ev.Service)
 	}
-	if st != StatusSent && len(ev.Reason) <= 256 {
-		at.Reason = c.reasons.get(ev.Reason)
-	} else {
-		at.Reason = string(ev.Reason)
-	}
+	at.Reason = reason
 	domain := c.strs.lower(domainBytes(ev.To), &c.scratch)
 	if st.Failed() {
 		if c.pre != "" {
