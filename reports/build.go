@@ -92,6 +92,7 @@ type Builder struct {
 	days          map[int]*DayRow
 	hod           [24]DayRow
 	stages        [5]hist // a, b, c, d, delay= of sent
+	keys          keyCache
 	withDelays    int64
 	approximate   bool
 	tune          *tuning.Collector
@@ -107,6 +108,11 @@ type Builder struct {
 	lastSlot  int64
 	slotOK    bool
 	slotCache hourSlot
+
+	// The same for arrivals (without a timeline row).
+	lastArr  int64
+	arrOK    bool
+	arrCache hourSlot
 
 	outBuf []correlate.Outcome
 }
@@ -514,6 +520,26 @@ func (b *Builder) slot(t time.Time) (*HourRow, *DayRow, *DayRow) {
 	return b.slotCache.row, b.slotCache.day, &b.hod[b.slotCache.hod]
 }
 
+// arrival returns the day row and the hour-of-day row of t, as b.day and
+// b.hod would.
+func (b *Builder) arrival(t time.Time) (*DayRow, *DayRow) {
+	k := t.Unix() / 3600
+	if t.Unix() < 0 {
+		k = (t.Unix() - 3599) / 3600
+	}
+	if k == b.lastArr && b.arrOK {
+		return b.arrCache.day, &b.hod[b.arrCache.hod]
+	}
+	lt := t.In(b.loc)
+	if _, off := lt.Zone(); off%3600 != 0 {
+		b.arrOK = false
+		return b.day(t), &b.hod[lt.Hour()]
+	}
+	b.arrCache = hourSlot{day: b.day(t), hod: lt.Hour()}
+	b.lastArr, b.arrOK = k, true
+	return b.arrCache.day, &b.hod[b.arrCache.hod]
+}
+
 func (b *Builder) day(t time.Time) *DayRow {
 	y, m, d := t.In(b.loc).Date()
 	k := y*10000 + int(m)*100 + d
@@ -553,9 +579,11 @@ func (b *Builder) AddMessage(m *correlate.Message) {
 	if f.Sender != "" && (!m.HasSender || correlate.LookupValue(correlate.BySender, m.Sender) != b.sender) {
 		return
 	}
-	first, last := m.Span()
-	if (!f.Since.IsZero() && last.Before(f.Since)) || (!f.Until.IsZero() && !first.Before(f.Until)) {
-		return
+	if !f.Since.IsZero() || !f.Until.IsZero() {
+		first, last := m.Span()
+		if (!f.Since.IsZero() && last.Before(f.Since)) || (!f.Until.IsZero() && !first.Before(f.Until)) {
+			return
+		}
 	}
 	null := (m.HasSender && m.Sender == "") || m.Origin == correlate.OriginNotification
 	b.msgCats = b.msgCats[:0]
@@ -608,8 +636,9 @@ func (b *Builder) receivedMsg(m *correlate.Message) {
 	b.seen(m.Arrival)
 	b.received++
 	b.bytesRecv += m.Size
-	b.day(m.Arrival).Received++
-	b.hod[m.Arrival.In(b.loc).Hour()].Received++
+	day, hod := b.arrival(m.Arrival)
+	day.Received++
+	hod.Received++
 	s := m.Sender
 	if !m.HasSender {
 		s = "?"
@@ -700,7 +729,9 @@ func (b *Builder) dest(m map[string]*destAcc, key string, limit int) *destAcc {
 	return d
 }
 
-func (d *destAcc) add(a *correlate.Attempt, size int64) {
+// add counts an attempt; delayKey is the histogram bucket of a.Delay
+// when it was sent.
+func (d *destAcc) add(a *correlate.Attempt, size int64, delayKey int) {
 	d.attempts++
 	switch a.Status {
 	case correlate.StatusSent:
@@ -708,7 +739,7 @@ func (d *destAcc) add(a *correlate.Attempt, size int64) {
 		d.bytes += size
 		d.delaySum += a.Delay
 		d.delayMax = max(d.delayMax, a.Delay)
-		d.delays.add(a.Delay)
+		d.delays.addKey(delayKey)
 	case correlate.StatusDeferred:
 		d.deferred++
 	case correlate.StatusBounced:
@@ -757,8 +788,12 @@ func (b *Builder) attempt(m, h *correlate.Message, r *correlate.Recipient, a *co
 		b.del.Expired++
 		hr.Expired++
 	}
+	delayKey := 0 // the bucket of delay= of a sent attempt, for three histograms
+	if a.Status == correlate.StatusSent {
+		delayKey = b.keys.key(a.Delay)
+	}
 	da := b.dest(b.doms, dom, maxDomains)
-	da.add(a, m.Size)
+	da.add(a, m.Size, delayKey)
 	ra := da.relayAcc
 	if ra == nil || a.Relay != da.relay || da.relayGen != b.relaysGen {
 		if len(b.relays) >= maxRelays {
@@ -767,7 +802,7 @@ func (b *Builder) attempt(m, h *correlate.Message, r *correlate.Recipient, a *co
 		ra = b.dest(b.relays, relayHost(a.Relay), maxRelays)
 		da.relay, da.relayAcc, da.relayGen = a.Relay, ra, b.relaysGen
 	}
-	ra.add(a, m.Size)
+	ra.add(a, m.Size, delayKey)
 
 	sk := m.Sender
 	if !m.HasSender {
@@ -813,11 +848,11 @@ func (b *Builder) attempt(m, h *correlate.Message, r *correlate.Recipient, a *co
 	if a.HasDelays && !a.Synthetic {
 		b.withDelays++
 		for i := range 4 {
-			b.stages[i].add(a.Delays[i])
+			b.stages[i].addKey(b.keys.key(a.Delays[i]), a.Delays[i])
 		}
 	}
 	if a.Status == correlate.StatusSent && !a.Synthetic {
-		b.stages[4].add(a.Delay)
+		b.stages[4].addKey(delayKey, a.Delay)
 	}
 	b.tune.AttemptRef(a, dom, &da.tune, null)
 

@@ -83,3 +83,47 @@ func TestRelayTableIsTheMap(t *testing.T) {
 		}
 	}
 }
+
+// TestArrivalSlotIsTheZone checks the per-day and per-hour-of-day
+// received counts (the Builder caches a UTC hour's local day and hour)
+// against the plain computation, in zones with whole-hour, half-hour and
+// changing offsets, with arrivals out of order and around midnight.
+func TestArrivalSlotIsTheZone(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, name := range []string{"UTC", "Asia/Kolkata", "America/New_York", "Australia/Lord_Howe"} {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Skipf("zone %s: %v", name, err)
+		}
+		b := NewBuilder(Options{Rules: engine(t), Now: testNow, Loc: loc})
+		days := map[string]int64{}
+		var hod [24]int64
+		t0 := time.Date(2026, 3, 7, 20, 0, 0, 0, time.UTC) // a DST change within the range
+		for i := range 5000 {
+			at := t0.Add(time.Duration(r.IntN(4*24*3600)) * time.Second)
+			if i%3 == 0 { // runs within one hour
+				at = t0.Add(time.Duration(i/3%96)*time.Hour + time.Duration(r.IntN(3600))*time.Second)
+			}
+			b.AddMessage(&correlate.Message{
+				Ref: correlate.Ref{Host: "mx", QueueID: fmt.Sprintf("Q%d", i), First: at}, LastSeen: at, Arrival: at,
+				Origin: correlate.OriginSMTP, Queued: true, HasSender: true, Sender: "s@example.org", Size: 100,
+			})
+			lt := at.In(loc)
+			days[lt.Format("2006-01-02")]++
+			hod[lt.Hour()]++
+		}
+		rep := b.Report()
+		got := map[string]int64{}
+		for _, d := range rep.Traffic.PerDay {
+			got[d.Date] = d.Received
+		}
+		if fmt.Sprint(got) != fmt.Sprint(days) {
+			t.Errorf("%s: per day %v, want %v", name, got, days)
+		}
+		for h, row := range rep.Traffic.PerHour {
+			if row.Received != hod[h] {
+				t.Errorf("%s: hour %d: %d received, want %d", name, h, row.Received, hod[h])
+			}
+		}
+	}
+}

@@ -163,3 +163,29 @@ func TestSparseHistIsTheMap(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyCacheIsHistKey checks the bucket cache against histKey over
+// values of every kind a log holds (two-digit delays, long fractions,
+// zero, negative zero, NaN, huge values), many more than the cache has
+// entries, so that entries are replaced.
+func TestKeyCacheIsHistKey(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	var c keyCache
+	vals := []float64{0, math.Copysign(0, -1), math.NaN(), math.Inf(1), math.Inf(-1), -1, 0.004, 0.01, 0.0999, 9.96, 99.5, 1e9}
+	for range 200000 {
+		var v float64
+		switch r.IntN(4) {
+		case 0: // delays=a/b/c/d: hundredths
+			v = float64(r.IntN(1000)) / 100
+		case 1: // delay= of retries: whole seconds
+			v = float64(r.IntN(500000))
+		case 2:
+			v = r.Float64() * math.Pow(10, float64(r.IntN(12)-3))
+		default:
+			v = vals[r.IntN(len(vals))]
+		}
+		if got, want := c.key(v), histKey(v); got != want {
+			t.Fatalf("key(%v) = %d, want histKey %d", v, got, want)
+		}
+	}
+}
