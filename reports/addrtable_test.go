@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -17,7 +18,11 @@ func TestAddrTableIsTheMap(t *testing.T) {
 		ref := map[string]*addrAcc{}
 		for i := 0; i < 30000; i++ {
 			// Skewed keys: some come back often, most rarely.
-			key := fmt.Sprintf("u%d@example.com", int(r.ExpFloat64()*float64(limit)))
+			// Short keys (copied into the slot), keys about the copy's
+			// length, and long ones that differ only at the end.
+			n := int(r.ExpFloat64() * float64(limit))
+			key := [...]string{"u%d@example.com", "u%d@example-domain.org", "a-long-local-part@example.com.%d"}[n%3]
+			key = fmt.Sprintf(key, n)
 			a := addr(b, tab, key, limit)
 			a.count++
 			a.bytes += int64(i)
@@ -40,8 +45,72 @@ func TestAddrTableIsTheMap(t *testing.T) {
 					if ra := ref[k]; ra == nil || *ra != *a {
 						t.Fatalf("limit %d step %d: %q = %+v, map has %+v", limit, i, k, *a, ra)
 					}
+					if got := tab.get(k); got != a {
+						t.Fatalf("limit %d step %d: %q not found where it is (pruned in place)", limit, i, k)
+					}
 				})
 			}
+		}
+	}
+}
+
+// TestAddrSlotIs compares keys the way the table does when hashes are
+// equal: by the slot's copy for short keys, by the key for long ones.
+func TestAddrSlotIs(t *testing.T) {
+	keys := []string{"", "a", "u1@example.com", "u2@example.com", "u1@example.co", "x@abcdefghijklmnopqrstu",
+		"y@abcdefghijklmnopqrstuv", "y@abcdefghijklmnopqrstuw", "y@abcdefghijklmnopqrstuvw", "y@abcdefghijklmnopqrstuvx",
+		"a-long-local-part@example.com.1", "a-long-local-part@example.com.2"}
+	for _, k := range keys {
+		tab := newAddrTable()
+		tab.add(k)
+		s := &tab.slots[tab.hash(k)&uint64(len(tab.slots)-1)]
+		for _, q := range keys {
+			if got := s.is(q); got != (q == k) {
+				t.Errorf("slot %q: is(%q) = %v", k, q, got)
+			}
+		}
+	}
+}
+
+// TestAddrTablePruneInPlace prunes full tables (clusters that wrap
+// around the end included) and checks every key left is found, with
+// its counter, and every key gone is not.
+func TestAddrTablePruneInPlace(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for round := range 300 {
+		tab := newAddrTable()
+		counts := map[string]int64{}
+		for len(counts) < 3*len(tab.slots)/4-1 {
+			k := fmt.Sprintf("r%d-%d@example.org", round, r.IntN(1<<30))
+			if _, ok := counts[k]; ok {
+				continue
+			}
+			n := int64(r.IntN(4))
+			tab.add(k).count = n
+			counts[k] = n
+		}
+		ws := make([]int64, 0, len(counts))
+		for _, n := range counts {
+			ws = append(ws, n)
+		}
+		slices.Sort(ws)
+		cut := ws[len(ws)/2]
+		tab.prune()
+		left := 0
+		for k, n := range counts {
+			a := tab.get(k)
+			switch {
+			case n > cut && (a == nil || a.count != n):
+				t.Fatalf("round %d: %q (count %d) lost: %v", round, k, n, a)
+			case n <= cut && a != nil:
+				t.Fatalf("round %d: %q (count %d, cut %d) kept", round, k, n, cut)
+			}
+			if n > cut {
+				left++
+			}
+		}
+		if tab.len() != left {
+			t.Fatalf("round %d: len %d, want %d", round, tab.len(), left)
 		}
 	}
 }
