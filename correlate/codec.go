@@ -33,10 +33,21 @@ func (e *encoder) byte(v byte)         { e.b = append(e.b, v) }
 func (e *encoder) uvarint(v uint64)    { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) varint(v int64)      { e.b = binary.AppendVarint(e.b, v) }
 func (e *encoder) int(v int)           { e.varint(int64(v)) }
-func (e *encoder) str(s string)        { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
 func (e *encoder) bool(v bool)         { e.byte(b2u(v)) }
 func (e *encoder) status(s Status)     { e.byte(byte(s)) }
 func (e *encoder) abstime(t time.Time) { e.varint(unixMicro(t)) }
+
+// str writes a length and the bytes. Most strings of a record are short
+// or empty: their length is one byte, written without AppendUvarint's
+// loop (the same bytes).
+func (e *encoder) str(s string) {
+	if len(s) < 0x80 {
+		e.b = append(e.b, byte(len(s)))
+	} else {
+		e.uvarint(uint64(len(s)))
+	}
+	e.b = append(e.b, s...)
+}
 
 func b2u(v bool) byte {
 	if v {
@@ -53,19 +64,24 @@ func unixMicro(t time.Time) int64 {
 	return t.UnixMicro()
 }
 
-// reltime encodes t relative to base: 0 for the zero time.
-func (e *encoder) reltime(base, t time.Time) {
+// reltime encodes t relative to base (base.UnixMicro(), computed once
+// per record): 0 for the zero time.
+func (e *encoder) reltime(base int64, t time.Time) {
 	if t.IsZero() {
-		e.uvarint(0)
+		e.b = append(e.b, 0)
 		return
 	}
-	d := t.UnixMicro() - base.UnixMicro()
+	d := t.UnixMicro() - base
 	e.uvarint(uint64(d<<1^d>>63) + 1) // zigzag, shifted past 0
 }
 
 // ms stores seconds with millisecond precision (Postfix logs at most two
 // decimals).
 func (e *encoder) ms(v float64) {
+	if v == 0 {
+		e.b = append(e.b, 0) // most delays= stages
+		return
+	}
 	if v < 0 || math.IsNaN(v) {
 		v = 0
 	}
@@ -180,7 +196,7 @@ func AppendMessage(b []byte, m *Message) []byte {
 	return e.b
 }
 
-func (e *encoder) ref(base time.Time, r *Ref) {
+func (e *encoder) ref(base int64, r *Ref) {
 	e.str(r.Host)
 	e.str(r.Instance)
 	e.str(r.QueueID)
@@ -192,7 +208,7 @@ func (e *encoder) message(m *Message, depth int) {
 	e.str(m.Instance)
 	e.str(m.QueueID)
 	e.abstime(m.First)
-	base := m.First
+	base := m.First.UnixMicro()
 	e.reltime(base, m.LastSeen)
 	e.reltime(base, m.Arrival)
 	e.byte(byte(m.Origin))
@@ -276,7 +292,7 @@ func (e *encoder) message(m *Message, depth int) {
 // filter must not make a record without end).
 const maxHopDepth = 8
 
-func (e *encoder) notice(base time.Time, n *Notice) {
+func (e *encoder) notice(base int64, n *Notice) {
 	e.str(n.Kind)
 	e.str(n.To)
 	e.ref(base, &n.Ref)
@@ -437,7 +453,7 @@ func AppendHour(b []byte, h *Hour) []byte {
 	e := encoder{b: b}
 	e.byte(hourVersion)
 	e.abstime(h.Start)
-	base := h.Start
+	base := h.Start.UnixMicro()
 	e.uvarint(uint64(len(h.Lines)))
 	for k, v := range h.Lines {
 		e.str(k.Host)
