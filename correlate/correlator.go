@@ -155,6 +155,8 @@ type Correlator struct {
 	opts    Options
 	qids    map[string]*qidSlot // queue ID → incarnations in the queue, the last gone, the smtpd root
 	nactive int
+	// freeSlots are dropped slots, for reuse.
+	freeSlots []*qidSlot
 	// lastGot is the incarnation activeFind found last: a message's lines
 	// mostly follow each other. Any change to the incarnations in the
 	// queue forgets it.
@@ -197,8 +199,7 @@ type Correlator struct {
 	pre      string // the category of the event being processed when the Ingester classified it ahead
 	seed     maphash.Seed
 
-	lastHostB []byte
-	lastHost  string
+	lastHost string
 }
 
 // sweepEvery is how often (events) stale messages, sessions and expected
@@ -240,10 +241,17 @@ func (c *Correlator) Open() int { return c.nactive }
 // build); the rare incarnations of one ID on other hosts or instances
 // hang off the first.
 
+// sameID is s == string(b), deciding most unequal queue IDs by their
+// last byte without a call.
+func sameID(s string, b []byte) bool {
+	n := len(b)
+	return len(s) == n && (n == 0 || s[n-1] == b[n-1]) && s == string(b)
+}
+
 // activeFind returns the incarnation in the queue, or nil and the queue
 // ID's slot (nil when there is none) for create.
 func (c *Correlator) activeFind(host string, inst, qid []byte) (*Message, *qidSlot) {
-	if m := c.lastGot; m != nil && m.QueueID == string(qid) && m.Host == host && m.Instance == string(inst) {
+	if m := c.lastGot; m != nil && sameID(m.QueueID, qid) && m.Host == host && m.Instance == string(inst) {
 		return m, nil
 	}
 	s := c.qids[string(qid)]
@@ -277,16 +285,32 @@ func (c *Correlator) slotOf(m *Message) *qidSlot {
 func (c *Correlator) slotFor(qid string) *qidSlot {
 	s := c.qids[qid]
 	if s == nil {
-		s = &qidSlot{}
+		s = c.newSlot()
 		c.qids[qid] = s
 	}
 	return s
+}
+
+// newSlot returns an empty slot, reusing a dropped one. A message's
+// state may still point to a dropped slot: every use of it through a
+// message that is no longer in the queue compares the message with what
+// the slot holds, and a slot holds only messages of its queue ID.
+func (c *Correlator) newSlot() *qidSlot {
+	if n := len(c.freeSlots); n > 0 {
+		s := c.freeSlots[n-1]
+		c.freeSlots = c.freeSlots[:n-1]
+		return s
+	}
+	return &qidSlot{}
 }
 
 // dropSlot removes s, the slot of qid, from the map once it holds nothing.
 func (c *Correlator) dropSlot(s *qidSlot, qid string) {
 	if s.empty() {
 		delete(c.qids, qid)
+		if len(c.freeSlots) < 4096 {
+			c.freeSlots = append(c.freeSlots, s)
+		}
 	}
 }
 
@@ -358,11 +382,22 @@ func (c *Correlator) sessionDel(s, prev *session) {
 	}
 }
 
+// sessionAdd adds s in place of a session of the same host, program and
+// process (one map lookup and one store).
 func (c *Correlator) sessionAdd(s *session) {
-	if old, prev := c.sessionFind(s.host, s.prog, s.pid); old != nil {
-		c.sessionDel(old, prev)
+	head := c.sessions[s.pid]
+	var prev *session
+	for e := head; e != nil; prev, e = e, e.next {
+		if e.host == s.host && e.prog == s.prog {
+			if prev != nil {
+				prev.next = e.next
+			} else {
+				head = e.next
+			}
+			break
+		}
 	}
-	s.next = c.sessions[s.pid]
+	s.next = head
 	c.sessions[s.pid] = s
 }
 
@@ -465,12 +500,17 @@ func (a *hourAcc) line(host string, k parser.Kind) {
 	a.lastLines[k&63]++
 }
 
+// host returns the interned host name; most lines are from the same host
+// as the one before.
 func (c *Correlator) host(b []byte) string {
-	if c.lastHostB != nil && bytes.Equal(b, c.lastHostB) {
+	if len(b) == len(c.lastHost) && len(b) > 0 && string(b) == c.lastHost {
 		return c.lastHost
 	}
+	return c.newHost(b)
+}
+
+func (c *Correlator) newHost(b []byte) string {
 	s := c.strs.get(b)
-	c.lastHostB = append(c.lastHostB[:0], b...)
 	c.lastHost = s
 	return s
 }
@@ -497,7 +537,7 @@ func (c *Correlator) lookup(host string, inst, qid []byte, t time.Time) *Message
 
 // seen counts a line of m at t.
 func (c *Correlator) seen(m *Message, t time.Time) {
-	if t.After(m.LastSeen) {
+	if after(t, m.LastSeen) {
 		m.LastSeen = t
 	}
 	m.Lines++
@@ -607,7 +647,7 @@ func (c *Correlator) createID(host string, inst []byte, qid string, t time.Time,
 	m := c.newMessage()
 	m.Ref = Ref{Host: host, Instance: c.tok.get(inst), QueueID: qid, First: t}
 	if s == nil {
-		s = &qidSlot{}
+		s = c.newSlot()
 		c.qids[m.QueueID] = s
 	}
 	if g := s.gone; g != nil && g.state != nil && g.Host == m.Host && g.Instance == m.Instance && !t.After(g.First) {
@@ -638,7 +678,7 @@ func (c *Correlator) Process(ev *parser.Event) {
 	switch {
 	case t.IsZero():
 		t = c.now
-	case t.After(c.now) || hourBefore(t, c.now):
+	case moves(t, c.now):
 		// Log time follows the log: forward, and back when the log's
 		// clock jumps back (year inference after the file's mtime, a
 		// host's clock reset). Small steps back are several writers'
@@ -731,10 +771,29 @@ func (c *Correlator) Process(ev *parser.Event) {
 			c.lookup(host, ev.Instance, ev.QueueID, t)
 		}
 	}
-	c.drainGrace(false)
+	if !c.graceWaiting() {
+		c.drainGrace(false)
+	}
 	if c.seq%sweepEvery == 0 {
 		c.sweep()
 	}
+}
+
+// moves reports whether the log time t moves the clock from now: t is
+// after now, or more than an hour before it. It is t.After(now) ||
+// hourBefore(t, now) from one reading of each time's seconds (log times
+// carry no monotonic clock reading, which After would compare instead).
+func moves(t, now time.Time) bool {
+	ts, ns := t.Unix(), now.Unix()
+	tn, nn := t.Nanosecond(), now.Nanosecond()
+	d := ns - ts
+	return ts > ns || ts == ns && tn > nn || d > 3600 || d == 3600 && nn > tn
+}
+
+// after is t.After(u) for log times (no monotonic clock reading).
+func after(t, u time.Time) bool {
+	ts, us := t.Unix(), u.Unix()
+	return ts > us || ts == us && t.Nanosecond() > u.Nanosecond()
 }
 
 // hourBefore reports whether t is more than an hour before now
@@ -1336,6 +1395,13 @@ func (c *Correlator) toGrace(root *Message) {
 	c.grace = append(c.grace, root)
 }
 
+// graceWaiting is drainGrace's test that nothing is due, small enough to
+// be inlined in Process.
+func (c *Correlator) graceWaiting() bool {
+	return c.waitHead != nil && c.seq < c.waitSeq && c.now == c.waitNow && c.graceAt < len(c.grace) &&
+		c.grace[c.graceAt] == c.waitHead
+}
+
 // drainGrace hands finished messages whose grace period is over (or all,
 // at a checkpoint) to the index.
 func (c *Correlator) drainGrace(all bool) {
@@ -1392,14 +1458,20 @@ func (c *Correlator) emit(root *Message) {
 	// (Ingester.Release) unless the correlator still points to one: from
 	// a later entry of the grace queue (skipped once the state is gone),
 	// or from an expected re-injection.
-	recycle := true
-	root.Walk(func(h *Message) {
-		if !h.pooled || h.linked || h.state == nil || h.state.graceRefs != 0 {
-			recycle = false
-		}
-	})
-	root.recycle = recycle
-	root.Walk(c.forget)
+	if len(root.Hops) == 0 {
+		// Most messages are one queue incarnation.
+		root.recycle = root.pooled && !root.linked && st.graceRefs == 0
+		c.forget(root)
+	} else {
+		recycle := true
+		root.Walk(func(h *Message) {
+			if !h.pooled || h.linked || h.state == nil || h.state.graceRefs != 0 {
+				recycle = false
+			}
+		})
+		root.recycle = recycle
+		root.Walk(c.forget)
+	}
 	// Keep the root's state pointer cleared: the message is immutable now.
 	c.done = append(c.done, root)
 	c.stats.Finished++
