@@ -80,7 +80,9 @@ func cmdAnalyze(ctx context.Context, e *env, args []string) error {
 		// limit (measured: a quarter of the CPU).
 		debug.SetMemoryLimit(analyzeMemoryLimit)
 	}
-	_, runErr := ingest(ctx, e, t, eng, inputs, *year)
+	// Messages are reused once written (and, with a tee, added to the
+	// report): see teeIndex.SetRelease.
+	_, runErr := ingestEvery(ctx, e, t, eng, inputs, *year, 0, true)
 	bar.stop()
 	if ctx.Err() != nil {
 		idx.Close()
@@ -157,6 +159,17 @@ type teeIndex struct {
 	done chan struct{}
 	open map[refKey]*correlate.Message
 	prog progressState
+
+	// Reuse of written messages (SetRelease): the ingester's hook, and
+	// per batch appended (by its first message) how many of the index
+	// writer and the builder have not finished with it yet. openKey is
+	// open's inverse: a message appended leaves open at once, not at the
+	// next checkpoint (which a failed commit would never bring), since
+	// its memory may be reused from then on.
+	release func([]*correlate.Message)
+	relMu   sync.Mutex
+	holders map[*correlate.Message]int
+	openKey map[*correlate.Message]refKey
 }
 
 type teeItem struct {
@@ -177,6 +190,7 @@ func newTee(idx correlate.Index, b *reports.Builder) *teeIndex {
 			for _, m := range it.msgs {
 				b.AddMessage(m)
 			}
+			t.finished(it.msgs)
 			for _, h := range it.hours {
 				b.AddHour(h)
 			}
@@ -194,7 +208,59 @@ func (t *teeIndex) stop() {
 	}
 }
 
+// SetRelease lets the ingester reuse the memory of the messages it
+// appended (as pfdiag ingest does, through the on-disk index's hook) once
+// nothing reads them any more: with a builder, once both the index writer
+// has encoded a batch and the builder has added it. Without reuse every
+// message of an analyze was garbage the collector had to find
+// (measured: 70 MB more allocated per 1M genlog lines than ingest).
+func (t *teeIndex) SetRelease(fn func([]*correlate.Message)) {
+	r, ok := t.Index.(interface {
+		SetRelease(func([]*correlate.Message))
+	})
+	if !ok {
+		return
+	}
+	if t.feed == nil {
+		r.SetRelease(fn)
+		return
+	}
+	t.release, t.holders, t.openKey = fn, map[*correlate.Message]int{}, map[*correlate.Message]refKey{}
+	r.SetRelease(t.finished)
+}
+
+// finished is called by the index writer and by the builder goroutine
+// when they are done with a batch; the second call hands it back.
+func (t *teeIndex) finished(msgs []*correlate.Message) {
+	if t.release == nil || len(msgs) == 0 {
+		return
+	}
+	t.relMu.Lock()
+	n := t.holders[msgs[0]] - 1
+	if n > 0 {
+		t.holders[msgs[0]] = n
+	} else {
+		delete(t.holders, msgs[0])
+	}
+	t.relMu.Unlock()
+	if n == 0 {
+		t.release(msgs)
+	}
+}
+
 func (t *teeIndex) Append(ctx context.Context, msgs []*correlate.Message) error {
+	if t.release != nil && len(msgs) > 0 {
+		for _, m := range msgs {
+			if k, ok := t.openKey[m]; ok {
+				delete(t.openKey, m)
+				delete(t.open, k)
+			}
+		}
+		// Before the index may have written them.
+		t.relMu.Lock()
+		t.holders[msgs[0]] = 2
+		t.relMu.Unlock()
+	}
 	if err := t.Index.Append(ctx, msgs); err != nil {
 		return err
 	}
@@ -215,10 +281,21 @@ func (t *teeIndex) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 		return nil
 	}
 	for _, r := range cp.Closed {
-		delete(t.open, keyOf(r))
+		k := keyOf(r)
+		if t.openKey != nil {
+			delete(t.openKey, t.open[k])
+		}
+		delete(t.open, k)
 	}
 	for _, m := range cp.Open {
-		t.open[keyOf(m.Ref)] = m
+		k := keyOf(m.Ref)
+		if t.openKey != nil {
+			if old := t.open[k]; old != nil && old != m {
+				delete(t.openKey, old)
+			}
+			t.openKey[m] = k
+		}
+		t.open[k] = m
 	}
 	if len(cp.Hours) > 0 {
 		t.feed <- teeItem{hours: cp.Hours}
