@@ -99,7 +99,7 @@ type Index struct {
 	tombstones [][]byte            // closed-message markers to delete at the next commit
 	failed     error               // a commit failed half-way: no more writes
 	pending    chan error          // result of the commit in flight
-	openSize   int                 // bytes of the open records of the last Commit (the next one's buffer size)
+	openBuf    []byte              // the open records of the last Commit (reused once it is written)
 	hourBuf    []byte              // encoded hours of the commit being written (writer goroutine)
 	chunkFile  *chunkFileWriter    // where the writer appends chunks (set up by recover)
 
@@ -663,10 +663,9 @@ func (x *Index) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 		done:    make(chan error, 1),
 	}
 	// One buffer for all the open records (thousands of small ones
-	// otherwise, each grown from nothing), sized like the last one's.
-	// It is not kept after the commit: memory held between checkpoints
-	// is scanned by every collection and shortens the time between them.
-	buf := make([]byte, 0, x.openSize+x.openSize/4)
+	// otherwise, each grown from nothing): the last commit's, written by
+	// now (sync above). See keepBuffer.
+	buf := x.openBuf[:0]
 	ends := make([]int, len(cp.Open))
 	for i, m := range cp.Open {
 		buf = correlate.AppendMessage(buf, m)
@@ -678,7 +677,7 @@ func (x *Index) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 		job.open[i] = openRec{base: openBase(m.Ref), val: buf[start:ends[i]:ends[i]]}
 		start = ends[i]
 	}
-	x.openSize = len(buf)
+	x.openBuf = keepBuffer(buf)
 	x.pending = job.done
 	x.w.submit(job)
 	return nil
@@ -756,14 +755,13 @@ func (x *Index) commit(job *commitJob) error {
 	}
 	newHours := map[uint64][]uint64{}
 	// The hours' values share one buffer, sized once: the write batch
-	// holds them until Flush, which copies them; it is dropped after the
-	// commit (see Commit's open records).
+	// holds them until Flush, which copies them. See keepBuffer.
 	size := 0
 	for _, h := range job.hours {
 		size += correlate.HourSizeHint(h) + 1
 	}
-	x.hourBuf = make([]byte, 0, size)
-	defer func() { x.hourBuf = nil }()
+	x.hourBuf = slices.Grow(x.hourBuf[:0], size)
+	defer func() { x.hourBuf = keepBuffer(x.hourBuf) }()
 	for _, h := range job.hours {
 		idx := hourIdx(h.Start)
 		vers := x.hourVers[idx]
@@ -838,6 +836,21 @@ func (x *Index) commit(job *commitJob) error {
 	releaseMapped(x.dir)
 	return err
 }
+
+// keepBuffer returns b emptied to be reused by the next commit, or nil
+// when it is too large to hold on to between commits. A fresh buffer of
+// megabytes at every commit costs more than the bytes written into it:
+// its pages were returned to the kernel since the last one, and each
+// faults in again (4-5 µs a page). Byte slices are not scanned by the
+// garbage collector; they only count toward the heap's size.
+func keepBuffer(b []byte) []byte {
+	if cap(b) > keepBufferMax {
+		return nil
+	}
+	return b[:0]
+}
+
+const keepBufferMax = 16 << 20
 
 // hourValue encodes an hour record (kind 1: a full value, 0: a delta)
 // at the end of hourBuf.
