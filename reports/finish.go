@@ -102,8 +102,35 @@ func (b *Builder) summary(r *Report) {
 	s.Warnings = b.warnCount
 }
 
-// topCounts returns the n largest entries, ties by name.
+// countOrder ranks counts: the largest first, ties by name.
+func countOrder(x, y *Count) int {
+	if x.Count != y.Count {
+		return cmp.Compare(y.Count, x.Count)
+	}
+	return cmp.Compare(x.Name, y.Name)
+}
+
+// topCounts returns the n largest entries, ties by name (n < 0: all).
 func topCounts(m map[string]int64, n int) []Count {
+	if n == 1 && len(m) > 1 {
+		var best Count
+		first := true
+		for k, v := range m {
+			if c := (Count{k, v}); first || countOrder(&c, &best) < 0 {
+				best, first = c, false
+			}
+		}
+		return []Count{best}
+	}
+	if n > 0 && len(m) > n {
+		// A few out of many (top domains and relays of a diagnosis, a
+		// reject's busiest client): kept in a heap, not sorted.
+		top := newTop(n, countOrder)
+		for k, v := range m {
+			top.add(Count{k, v})
+		}
+		return top.sorted()
+	}
 	out := make([]Count, 0, len(m))
 	for k, v := range m {
 		out = append(out, Count{k, v})
@@ -168,11 +195,20 @@ func (b *Builder) diagnoses() []Diagnosis {
 			classes = append(classes, rules.Permanent)
 		}
 		d.Class = strings.Join(classes, "+")
-		gm := make(map[string]int64, len(c.groups))
-		for dom, g := range c.groups {
-			gm[dom] = g.n
+		var top []Count
+		if len(c.groups) > b.top {
+			t := newTop(b.top, countOrder)
+			for dom, g := range c.groups {
+				t.add(Count{dom, g.n})
+			}
+			top = t.sorted()
+		} else {
+			top = make([]Count, 0, len(c.groups))
+			for dom, g := range c.groups {
+				top = append(top, Count{dom, g.n})
+			}
+			sortCounts(top)
 		}
-		top := topCounts(gm, b.top)
 		d.Domains = top
 		if len(d.Domains) > 10 {
 			d.Domains = d.Domains[:10]
@@ -371,23 +407,8 @@ func (b *Builder) timeline() []HourRow {
 }
 
 func (b *Builder) rejectRows() []RejectRow {
-	out := make([]RejectRow, 0, len(b.rejects))
-	for k, a := range b.rejects {
-		switch k.action {
-		case "reject", "milter-reject", "proxy-reject", "discard", "milter-discard":
-		default:
-			continue // warn, hold, filter, redirect: not rejects
-		}
-		top := topCounts(a.clients, 1)
-		row := RejectRow{Daemon: k.daemon, Action: k.action, Stage: k.stage, Code: k.code, Enhanced: k.enhanced,
-			Category: k.category, Reason: k.reason, Sample: a.sample, Count: a.n, Clients: int64(len(a.clients)),
-			Queued: k.queued, First: b.t(a.first), Last: b.t(a.last)}
-		if len(top) > 0 {
-			row.TopClient = top[0].Name
-		}
-		out = append(out, row)
-	}
-	slices.SortFunc(out, func(x, y RejectRow) int {
+	// The order is total: every field of the key takes part.
+	top := newTop(b.top, func(x, y *RejectRow) int {
 		if x.Count != y.Count {
 			return cmp.Compare(y.Count, x.Count)
 		}
@@ -395,10 +416,22 @@ func (b *Builder) rejectRows() []RejectRow {
 			cmp.Compare(x.Stage, y.Stage), cmp.Compare(x.Code, y.Code), cmp.Compare(x.Enhanced, y.Enhanced),
 			cmp.Compare(x.Category, y.Category), boolCmp(x.Queued, y.Queued))
 	})
-	if len(out) > b.top {
-		out = out[:b.top]
+	for k, a := range b.rejects {
+		switch k.action {
+		case "reject", "milter-reject", "proxy-reject", "discard", "milter-discard":
+		default:
+			continue // warn, hold, filter, redirect: not rejects
+		}
+		tc := topCounts(a.clients, 1)
+		row := RejectRow{Daemon: k.daemon, Action: k.action, Stage: k.stage, Code: k.code, Enhanced: k.enhanced,
+			Category: k.category, Reason: k.reason, Sample: a.sample, Count: a.n, Clients: int64(len(a.clients)),
+			Queued: k.queued, First: b.t(a.first), Last: b.t(a.last)}
+		if len(tc) > 0 {
+			row.TopClient = tc[0].Name
+		}
+		top.add(row)
 	}
-	return out
+	return orEmpty(top.sorted())
 }
 
 func severityRank(s string) int {
@@ -574,7 +607,12 @@ func (b *Builder) traffic(r *Report) {
 		t.PerHour[h] = row
 	}
 
-	var dd []DomainTraffic
+	top := newTop(b.top, func(x, y *DomainTraffic) int {
+		if x.Count != y.Count {
+			return cmp.Compare(y.Count, x.Count)
+		}
+		return cmp.Compare(x.Domain, y.Domain)
+	})
 	for k, d := range b.doms {
 		if d.sent == 0 && d.deferred == 0 {
 			continue
@@ -583,18 +621,9 @@ func (b *Builder) traffic(r *Report) {
 		if d.sent > 0 {
 			row.AvgDelay = math.Round(d.delaySum/float64(d.sent)*100) / 100
 		}
-		dd = append(dd, row)
+		top.add(row)
 	}
-	slices.SortFunc(dd, func(x, y DomainTraffic) int {
-		if x.Count != y.Count {
-			return cmp.Compare(y.Count, x.Count)
-		}
-		return cmp.Compare(x.Domain, y.Domain)
-	})
-	if len(dd) > b.top {
-		dd = dd[:b.top]
-	}
-	t.DomainsDelivered = orEmpty(dd)
+	t.DomainsDelivered = orEmpty(top.sorted())
 	var dr []DomainCount
 	for _, a := range addrRows(b.recvDomains, b.top, false) {
 		dr = append(dr, DomainCount{Domain: a.Address, Count: a.Count, Bytes: a.Bytes})
@@ -620,20 +649,17 @@ func twoDigits(n int) string {
 }
 
 func (b *Builder) detailRows(st correlate.Status) []DetailRow {
-	var out []DetailRow
+	// A total order: the rows of one status differ by category, dsn or relay.
+	top := newTop(b.top, func(x, y *DetailRow) int {
+		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Category, y.Category), cmp.Compare(x.DSN, y.DSN), cmp.Compare(x.Relay, y.Relay))
+	})
 	for k, d := range b.details {
 		if k.status != st {
 			continue
 		}
-		out = append(out, DetailRow{Category: k.category, DSN: k.dsn, Relay: k.relay, Count: d.n, Sample: d.sample})
+		top.add(DetailRow{Category: k.category, DSN: k.dsn, Relay: k.relay, Count: d.n, Sample: d.sample})
 	}
-	slices.SortFunc(out, func(x, y DetailRow) int {
-		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Category, y.Category), cmp.Compare(x.DSN, y.DSN), cmp.Compare(x.Relay, y.Relay))
-	})
-	if len(out) > b.top {
-		out = out[:b.top]
-	}
-	return orEmpty(out)
+	return orEmpty(top.sorted())
 }
 
 func boolCmp(a, b bool) int {

@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -186,6 +187,33 @@ func TestKeyCacheIsHistKey(t *testing.T) {
 		}
 		if got, want := c.key(v), histKey(v); got != want {
 			t.Fatalf("key(%v) = %d, want histKey %d", v, got, want)
+		}
+	}
+}
+
+// TestTopCountsIsTheSort: topCounts keeps the n largest in a heap when
+// there are more; the result must be the full sort's first n, with many
+// ties (broken by name).
+func TestTopCountsIsTheSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for round := range 200 {
+		m := map[string]int64{}
+		for i := range r.IntN(60) {
+			m[fmt.Sprintf("k%d", r.IntN(100)+i)] = int64(r.IntN(5))
+		}
+		for _, n := range []int{-1, 0, 1, 3, 10, 20, 100} {
+			var want []Count
+			for k, v := range m {
+				want = append(want, Count{k, v})
+			}
+			sortCounts(want)
+			if n >= 0 && len(want) > n {
+				want = want[:n]
+			}
+			got := topCounts(m, n)
+			if fmt.Sprint(got) != fmt.Sprint(want) || got == nil {
+				t.Fatalf("round %d, n %d: got %v, want %v", round, n, got, want)
+			}
 		}
 	}
 }

@@ -41,7 +41,12 @@ func (t *topOf[T]) add(x T) {
 		return // not better than the worst kept
 	}
 	t.h[0] = t.x
-	for i := 0; ; {
+	t.down(0)
+}
+
+// down moves h[i] down to its place in the heap.
+func (t *topOf[T]) down(i int) {
+	for {
 		l, r, w := 2*i+1, 2*i+2, i
 		if l < len(t.h) && t.worse(l, w) {
 			w = l
@@ -57,9 +62,16 @@ func (t *topOf[T]) add(x T) {
 	}
 }
 
-// sorted returns the items kept, best first.
+// sorted returns the items kept, best first: a heap sort of a copy
+// (slices.SortFunc through cmp's pointers made both items escape: an
+// allocation per comparison).
 func (t *topOf[T]) sorted() []T {
 	out := slices.Clone(t.h)
-	slices.SortFunc(out, func(a, b T) int { return t.cmp(&a, &b) })
+	s := &topOf[T]{cmp: t.cmp, h: out}
+	for n := len(out) - 1; n > 0; n-- {
+		out[0], out[n] = out[n], out[0] // the worst left goes last
+		s.h = out[:n]
+		s.down(0)
+	}
 	return out
 }
