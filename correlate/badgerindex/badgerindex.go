@@ -666,6 +666,11 @@ func (x *Index) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 	// otherwise, each grown from nothing): the last commit's, written by
 	// now (sync above). See keepBuffer.
 	buf := x.openBuf[:0]
+	if cap(buf) == 0 {
+		// A record is a few hundred bytes: the first buffer is not grown
+		// (and copied) a dozen times.
+		buf = make([]byte, 0, 1024*len(cp.Open))
+	}
 	ends := make([]int, len(cp.Open))
 	for i, m := range cp.Open {
 		buf = correlate.AppendMessage(buf, m)
@@ -760,7 +765,11 @@ func (x *Index) commit(job *commitJob) error {
 	for _, h := range job.hours {
 		size += correlate.HourSizeHint(h) + 1
 	}
-	x.hourBuf = slices.Grow(x.hourBuf[:0], size)
+	if cap(x.hourBuf) < size {
+		// With room for the next commits' hours, a little larger.
+		x.hourBuf = make([]byte, 0, size+size/4)
+	}
+	x.hourBuf = x.hourBuf[:0]
 	defer func() { x.hourBuf = keepBuffer(x.hourBuf) }()
 	for _, h := range job.hours {
 		idx := hourIdx(h.Start)
