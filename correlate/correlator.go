@@ -181,6 +181,8 @@ type Correlator struct {
 	spare    []*msgBlock // blocks taken from pool
 	hours    map[int64]*hourAcc
 	curIdx   int64
+	accT     time.Time // the time accAt was last asked about, in hour accIdxT
+	accIdxT  int64
 	cur      *hourAcc
 	sizeHint hourSizes // map sizes for the next hour
 	agg      *aggregator
@@ -475,6 +477,17 @@ func (c *Correlator) acc(t time.Time) *hourAcc {
 	return c.accIdx(idx)
 }
 
+// accAt is acc for the line being processed: most lines have the time of
+// the line before, whose hour is the current one.
+func (c *Correlator) accAt(t time.Time) *hourAcc {
+	if t == c.accT && c.cur != nil && c.curIdx == c.accIdxT {
+		return c.cur
+	}
+	a := c.acc(t)
+	c.accT, c.accIdxT = t, c.curIdx
+	return a
+}
+
 func (c *Correlator) accIdx(idx int64) *hourAcc {
 	a := c.hours[idx]
 	if a == nil {
@@ -678,7 +691,7 @@ func (c *Correlator) Process(ev *parser.Event) {
 	switch {
 	case t.IsZero():
 		t = c.now
-	case moves(t, c.now):
+	case t != c.now && moves(t, c.now):
 		// Log time follows the log: forward, and back when the log's
 		// clock jumps back (year inference after the file's mtime, a
 		// host's clock reset). Small steps back are several writers'
@@ -686,7 +699,7 @@ func (c *Correlator) Process(ev *parser.Event) {
 		c.now = t
 	}
 	host := c.host(ev.Host)
-	a := c.acc(t)
+	a := c.accAt(t)
 	a.line(host, ev.Kind)
 	c.stats.Lines++
 
@@ -1424,8 +1437,8 @@ func (c *Correlator) drainGrace(all bool) {
 		// Waiting: finished less than Grace ago in log time (and not
 		// after "now": the log's clock went back since) and less than
 		// graceLines lines ago.
-		if r.state.inGrace && !all && !r.state.doneAt.Before(c.graceCut) &&
-			!r.state.doneAt.After(c.now) && c.seq-r.state.doneSeq < graceLines {
+		if r.state.inGrace && !all && !after(c.graceCut, r.state.doneAt) &&
+			!after(r.state.doneAt, c.now) && c.seq-r.state.doneSeq < graceLines {
 			c.waitHead, c.waitNow, c.waitSeq = r, c.now, r.state.doneSeq+graceLines
 			break
 		}

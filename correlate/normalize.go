@@ -3,7 +3,6 @@ package correlate
 import (
 	"bytes"
 	"hash/maphash"
-	"strings"
 )
 
 // normalizeText masks what varies between otherwise identical warnings
@@ -136,21 +135,21 @@ func localRelay(relay []byte) bool {
 	if j < 0 {
 		return false
 	}
-	addr := string(relay[i+1 : i+j])
-	for k := 0; k < len(addr); k++ {
-		// A private/amavis or other UNIX socket (a byte loop: the
-		// addresses are short, and strings.Contains was 4% of Process).
-		if addr[k] == '/' {
+	addr := relay[i+1 : i+j]
+	// A private/amavis or other UNIX socket (a byte loop: the addresses
+	// are short, and strings.Contains was 4% of Process).
+	for _, c := range addr {
+		if c == '/' {
 			return true
 		}
 	}
 	switch {
-	case strings.HasPrefix(addr, "127."), addr == "::1", strings.HasPrefix(addr, "10."),
-		strings.HasPrefix(addr, "192.168."):
+	case bytes.HasPrefix(addr, []byte("127.")), string(addr) == "::1", bytes.HasPrefix(addr, []byte("10.")),
+		bytes.HasPrefix(addr, []byte("192.168.")):
 		return true
-	case strings.HasPrefix(addr, "172."):
+	case bytes.HasPrefix(addr, []byte("172.")):
 		rest := addr[4:]
-		if k := strings.IndexByte(rest, '.'); k > 0 {
+		if k := bytes.IndexByte(rest, '.'); k > 0 {
 			n := 0
 			for _, c := range rest[:k] {
 				if c < '0' || c > '9' {
@@ -161,7 +160,7 @@ func localRelay(relay []byte) bool {
 			return n >= 16 && n <= 31
 		}
 	case len(addr) > 2 && (addr[0] == 'f' || addr[0] == 'F') && (addr[1] == 'c' || addr[1] == 'd' || addr[1] == 'C' || addr[1] == 'D'):
-		return strings.Contains(addr, ":") // fc00::/7
+		return bytes.IndexByte(addr, ':') >= 0 // fc00::/7
 	}
 	return false
 }
