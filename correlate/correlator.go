@@ -162,7 +162,7 @@ type Correlator struct {
 	// queue forgets it.
 	lastGot  *Message
 	expect   map[string]*expectation
-	sessions map[int]*session // smtpd pid → sessions (chained by host and program)
+	sessions sessionTable // smtpd sessions by pid, host and program
 	freeSess []*session
 	grace    []*Message
 	graceAt  int
@@ -215,11 +215,12 @@ const graceLines = 1 << 15
 // New returns a Correlator.
 func New(opts Options) *Correlator {
 	opts.defaults()
+	seed := maphash.MakeSeed()
 	return &Correlator{
 		opts:     opts,
+		sessions: newSessionTable(seed),
 		qids:     make(map[string]*qidSlot, 2048),
 		expect:   map[string]*expectation{},
-		sessions: make(map[int]*session, 256),
 		hours:    map[int64]*hourAcc{},
 		agg:      newAggregator(),
 		pool:     &msgPool{},
@@ -229,7 +230,7 @@ func New(opts Options) *Correlator {
 		reasons:  newInterner(1<<12, 1<<10),
 		rejCat:   map[string]string{},
 		catCache: map[catKey]string{},
-		seed:     maphash.MakeSeed(),
+		seed:     seed,
 	}
 }
 
@@ -365,43 +366,19 @@ func (c *Correlator) activeList() []*Message {
 
 func (c *Correlator) sessionGet(host string, ev *parser.Event) (*session, *session) {
 	var prev *session
-	for s := c.sessions[ev.PID]; s != nil; prev, s = s, s.next {
-		if s.host == host && s.prog == string(ev.Program) {
+	for s := *c.sessions.bucket(ev.PID); s != nil; prev, s = s, s.next {
+		if s.pid == ev.PID && s.host == host && s.prog == string(ev.Program) {
 			return s, prev
 		}
 	}
 	return nil, nil
 }
 
-func (c *Correlator) sessionDel(s, prev *session) {
-	switch {
-	case prev != nil:
-		prev.next = s.next
-	case s.next != nil:
-		c.sessions[s.pid] = s.next
-	default:
-		delete(c.sessions, s.pid)
-	}
-}
+func (c *Correlator) sessionDel(s, prev *session) { c.sessions.del(s, prev) }
 
 // sessionAdd adds s in place of a session of the same host, program and
-// process (one map lookup and one store).
-func (c *Correlator) sessionAdd(s *session) {
-	head := c.sessions[s.pid]
-	var prev *session
-	for e := head; e != nil; prev, e = e, e.next {
-		if e.host == s.host && e.prog == s.prog {
-			if prev != nil {
-				prev.next = e.next
-			} else {
-				head = e.next
-			}
-			break
-		}
-	}
-	s.next = head
-	c.sessions[s.pid] = s
-}
+// process.
+func (c *Correlator) sessionAdd(s *session) { c.sessions.add(s) }
 
 // Sessions are reused: a busy server opens one per connection.
 func (c *Correlator) newSession() *session {
@@ -423,11 +400,7 @@ func (c *Correlator) freeSession(s *session) {
 // sessionList returns the open smtpd sessions in a stable order.
 func (c *Correlator) sessionList() []*session {
 	var out []*session
-	for _, s := range c.sessions {
-		for ; s != nil; s = s.next {
-			out = append(out, s)
-		}
-	}
+	c.sessions.all(func(s *session) { out = append(out, s) })
 	slices.SortFunc(out, func(a, b *session) int {
 		if a.pid != b.pid {
 			return a.pid - b.pid
@@ -441,13 +414,7 @@ func (c *Correlator) sessionList() []*session {
 }
 
 func (c *Correlator) sessionFind(host, prog string, pid int) (*session, *session) {
-	var prev *session
-	for s := c.sessions[pid]; s != nil; prev, s = s, s.next {
-		if s.host == host && s.prog == prog {
-			return s, prev
-		}
-	}
-	return nil, nil
+	return c.sessions.find(host, prog, pid)
 }
 
 // Now returns the log time of the latest event.
