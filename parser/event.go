@@ -105,19 +105,22 @@ type Event struct {
 	// The header fields come first and the delivery fields next, apart
 	// from the rest: a consumer reads events a worker parsed on another
 	// core, and these are the ones it reads for nearly every line, so
-	// they share a few cache lines. The order is not part of the API.
+	// they share a few cache lines. Stamp, Time, Line and End, which a
+	// BatchReader's Next reads or sets for every line, are first of all.
+	// The order is not part of the API.
 	Kind     Kind
 	TooLong  bool      // the line exceeded Options.MaxLineLen; Raw holds its head
 	PID      int       //
 	Time     time.Time // zero until resolved by a Clock (Reader does it)
+	Line     int64     // 1-based line number in its input (set by the readers)
+	End      int64     // stream offset just past the line and its newline (set by the readers)
+	Stamp    Stamp     // the timestamp as written
 	Host     []byte    // syslog host field
 	Instance []byte    // syslog_name's first part: "postfix", "postfix-out"
 	Daemon   []byte    // last part of the tag: "smtpd", "smtp", "qmgr"
 	QueueID  []byte    // queue ID, "NOQUEUE", or empty
 	Program  []byte    // syslog tag as logged: "postfix-out/submission/smtpd"
 	Service  []byte    // master.cf service between instance and daemon: "submission"; empty if none
-	Line     int64     // 1-based line number in its input (set by the readers)
-	End      int64     // stream offset just past the line and its newline (set by the readers)
 
 	// Delivery status (Kind == KindDelivery; Status also for KindExpired).
 	Relay     []byte // "mx.example.com[192.0.2.1]:25", "local", "none"
@@ -170,10 +173,9 @@ type Event struct {
 	Verdict []byte
 	List    []byte // dnsblog/postscreen DNSBL domain
 
-	// The line itself and its timestamp as written.
-	Stamp Stamp
-	Msg   []byte // the text after "tag[pid]: " (including any queue ID)
-	Raw   []byte // the whole line, without line terminator
+	// The line itself.
+	Msg []byte // the text after "tag[pid]: " (including any queue ID)
+	Raw []byte // the whole line, without line terminator
 
 	scratch []byte // journald: MESSAGE, host and tag decoded here
 }
