@@ -103,6 +103,9 @@ type openState struct {
 // life (created, finished, written) costs few map operations. A slot
 // leaves the map when all three are nil.
 type qidSlot struct {
+	qid  string   // the key
+	hash uint64   // of qid, with the table's seed
+	next *qidSlot // in the table's chain
 	// active: the incarnations in the queue, chained by state.next (the
 	// rare ones of other hosts or instances hang off the first).
 	active *Message
@@ -153,7 +156,7 @@ type hourAcc struct {
 // changed, hour aggregates, other state).
 type Correlator struct {
 	opts    Options
-	qids    map[string]*qidSlot // queue ID → incarnations in the queue, the last gone, the smtpd root
+	qids    qidTable // queue ID → incarnations in the queue, the last gone, the smtpd root
 	nactive int
 	// freeSlots are dropped slots, for reuse.
 	freeSlots []*qidSlot
@@ -219,7 +222,7 @@ func New(opts Options) *Correlator {
 	return &Correlator{
 		opts:     opts,
 		sessions: newSessionTable(seed),
-		qids:     make(map[string]*qidSlot, 2048),
+		qids:     newQidTable(seed),
 		expect:   map[string]*expectation{},
 		hours:    map[int64]*hourAcc{},
 		agg:      newAggregator(),
@@ -257,7 +260,7 @@ func (c *Correlator) activeFind(host string, inst, qid []byte) (*Message, *qidSl
 	if m := c.lastGot; m != nil && sameID(m.QueueID, qid) && m.Host == host && m.Instance == string(inst) {
 		return m, nil
 	}
-	s := c.qids[string(qid)]
+	s := c.qids.get(qid)
 	if s == nil {
 		return nil, nil
 	}
@@ -281,15 +284,16 @@ func (c *Correlator) slotOf(m *Message) *qidSlot {
 	if m.state != nil && m.state.slot != nil {
 		return m.state.slot
 	}
-	return c.qids[m.QueueID]
+	return c.qids.getString(m.QueueID)
 }
 
 // slotFor returns the slot of qid, adding one.
 func (c *Correlator) slotFor(qid string) *qidSlot {
-	s := c.qids[qid]
+	s := c.qids.getString(qid)
 	if s == nil {
 		s = c.newSlot()
-		c.qids[qid] = s
+		s.qid = qid
+		c.qids.add(s)
 	}
 	return s
 }
@@ -310,7 +314,8 @@ func (c *Correlator) newSlot() *qidSlot {
 // dropSlot removes s, the slot of qid, from the map once it holds nothing.
 func (c *Correlator) dropSlot(s *qidSlot, qid string) {
 	if s.empty() {
-		delete(c.qids, qid)
+		c.qids.remove(s)
+		*s = qidSlot{}
 		if len(c.freeSlots) < 4096 {
 			c.freeSlots = append(c.freeSlots, s)
 		}
@@ -355,11 +360,11 @@ func (c *Correlator) activeDel(m *Message) {
 // activeList returns the incarnations in the queue, in a stable order.
 func (c *Correlator) activeList() []*Message {
 	out := make([]*Message, 0, c.nactive)
-	for _, s := range c.qids {
+	c.qids.all(func(s *qidSlot) {
 		for m := s.active; m != nil; m = m.state.next {
 			out = append(out, m)
 		}
-	}
+	})
 	sortByRef(out)
 	return out
 }
@@ -628,7 +633,8 @@ func (c *Correlator) createID(host string, inst []byte, qid string, t time.Time,
 	m.Ref = Ref{Host: host, Instance: c.tok.get(inst), QueueID: qid, First: t}
 	if s == nil {
 		s = c.newSlot()
-		c.qids[m.QueueID] = s
+		s.qid = m.QueueID
+		c.qids.add(s)
 	}
 	if g := s.gone; g != nil && g.state != nil && g.Host == m.Host && g.Instance == m.Instance && !t.After(g.First) {
 		m.First = g.First.Add(time.Microsecond) // the codec keeps microseconds
@@ -1160,7 +1166,7 @@ func (c *Correlator) account(m *Message, rcpt string, at *Attempt, domain string
 // link connects a message handed to a local relay with the queue that
 // accepted it ("queued as child").
 func (c *Correlator) link(parent *Message, host string, child []byte, t time.Time) {
-	if s := c.qids[string(child)]; s != nil && s.smtp != nil {
+	if s := c.qids.get(child); s != nil && s.smtp != nil {
 		ch := s.smtp
 		if ch.state != nil && !ch.state.emitted && ch.parent == nil && ch.Host == host &&
 			ch.First.After(t.Add(-c.opts.LinkWindow)) && !ch.First.After(t.Add(c.opts.LinkWindow)) {

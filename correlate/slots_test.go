@@ -19,8 +19,13 @@ import (
 // the open count, and the incarnation activeFind remembers.
 func checkSlots(t *testing.T, c *Correlator, where string) {
 	t.Helper()
-	n := 0
-	for qid, s := range c.qids {
+	n, slots := 0, 0
+	c.qids.all(func(s *qidSlot) {
+		slots++
+		qid := s.qid
+		if got := c.qids.getString(qid); got != s {
+			t.Fatalf("%s: the slot of %s is not found by its queue ID", where, qid)
+		}
 		if s.empty() {
 			t.Fatalf("%s: empty slot for %s left in the map", where, qid)
 		}
@@ -38,13 +43,16 @@ func checkSlots(t *testing.T, c *Correlator, where string) {
 		if g := s.gone; g != nil && !g.state.finished {
 			t.Fatalf("%s: %s is gone but not finished", where, g.Ref)
 		}
+	})
+	if slots != c.qids.n {
+		t.Fatalf("%s: %d slots in the table, its count says %d", where, slots, c.qids.n)
 	}
 	if n != c.nactive {
 		t.Fatalf("%s: %d incarnations in the queue, Open says %d", where, n, c.nactive)
 	}
 	if m := c.lastGot; m != nil {
 		found := false
-		if s := c.qids[m.QueueID]; s != nil {
+		if s := c.qids.getString(m.QueueID); s != nil {
 			for e := s.active; e != nil; e = e.state.next {
 				found = found || e == m
 			}
