@@ -804,18 +804,18 @@ func (c *Correlator) sample(a *hourAcc, host string, ev *parser.Event, t time.Ti
 func (c *Correlator) client(ev *parser.Event, host string, t time.Time) {
 	// The client's name and address, and the queue ID of a new message,
 	// share one allocation: client= is most messages' first line.
-	b := append(append(c.scratch[:0], ev.ClientHost...), ev.ClientIP...)
+	b := append(append(append(c.scratch[:0], ev.ClientHost...), ev.ClientIP...), ev.SASLUser...)
 	m, s := c.activeFind(host, ev.Instance, ev.QueueID)
 	if m == nil {
 		b = append(b, ev.QueueID...)
 	}
 	c.scratch = b
 	all := string(b)
-	nh, na := len(ev.ClientHost), len(ev.ClientHost)+len(ev.ClientIP)
+	nh, na, nu := len(ev.ClientHost), len(ev.ClientHost)+len(ev.ClientIP), len(ev.ClientHost)+len(ev.ClientIP)+len(ev.SASLUser)
 	if m != nil {
 		c.seen(m, t)
 	} else {
-		m = c.createID(host, ev.Instance, all[na:], t, s)
+		m = c.createID(host, ev.Instance, all[nu:], t, s)
 		m.Lines = 1
 	}
 	m.Origin = OriginSMTP
@@ -827,7 +827,7 @@ func (c *Correlator) client(ev *parser.Event, host string, t time.Time) {
 	}
 	if len(ev.SASLUser) > 0 {
 		cl.SASLMethod = c.tok.get(ev.SASLMethod)
-		cl.SASLUser = string(ev.SASLUser)
+		cl.SASLUser = all[na:nu]
 	}
 	if len(ev.Service) > 0 {
 		c.scratch = append(append(append(c.scratch[:0], ev.Service...), '/'), ev.Daemon...)
@@ -1513,15 +1513,24 @@ func (c *Correlator) reject(ev *parser.Event, host string, t time.Time, a *hourA
 			c.rejCat[ck] = cat
 		}
 	}
+	// The client's name and address, and the samples of a new row, are
+	// substrings of one allocation (most rejects are from a new client).
+	b := append(append(c.scratch[:0], ev.ClientHost...), ev.ClientIP...)
+	b = appendSample(b, ev.Reason)
+	ns := len(b)
+	b = append(append(b, ev.From...), ev.To...)
+	c.scratch = b
+	all := string(b)
+	nh, ni, nf := len(ev.ClientHost), len(ev.ClientHost)+len(ev.ClientIP), ns+len(ev.From)
 	k := RejectKey{
 		Host: host, Daemon: daemon, Action: action, Stage: c.tok.get(ev.Stage), Code: ev.Code,
 		Enhanced: c.tok.get(ev.Enhanced), Category: cat, Reason: norm,
-		ClientHost: string(ev.ClientHost), ClientIP: string(ev.ClientIP), Domain: domain,
+		ClientHost: all[:nh], ClientIP: all[nh:ni], Domain: domain,
 		HasQueueID: hasQID, Postscreen: daemon == "postscreen", SenderIsNul: ev.HasFrom && len(ev.From) == 0,
 	}
 	r := a.h.Rejects[k]
 	if r == nil {
-		r = &RejectStat{First: t, Sample: sample(ev.Reason), SampleFrom: string(ev.From), SampleTo: string(ev.To)}
+		r = &RejectStat{First: t, Sample: all[ni:ns], SampleFrom: all[ns:nf], SampleTo: all[nf:]}
 		a.h.Rejects[k] = r
 	}
 	r.Count++

@@ -78,6 +78,21 @@ func sample(b []byte) string {
 	return string(b)
 }
 
+// appendSample appends sample(b) to dst.
+func appendSample(dst, b []byte) []byte {
+	if len(b) > maxSampleLen {
+		b = b[:maxSampleLen]
+	}
+	for {
+		i := bytes.IndexByte(b, 0)
+		if i < 0 {
+			return append(dst, b...)
+		}
+		dst = append(dst, b[:i]...)
+		b = b[i+1:]
+	}
+}
+
 // queuedAs returns X from a reply "… queued as X" (Postfix smtpd's "250
 // 2.0.0 Ok: queued as X", amavis' "250 2.0.0 from MTA(…): 250 2.0.0 Ok:
 // queued as X"), or nil.
@@ -144,10 +159,12 @@ func localRelay(relay []byte) bool {
 		}
 	}
 	switch {
-	case bytes.HasPrefix(addr, []byte("127.")), string(addr) == "::1", bytes.HasPrefix(addr, []byte("10.")),
-		bytes.HasPrefix(addr, []byte("192.168.")):
+	// (Prefixes compared as constant strings: the compiler makes them
+	// word comparisons, not calls.)
+	case len(addr) >= 4 && string(addr[:4]) == "127.", string(addr) == "::1", len(addr) >= 3 && string(addr[:3]) == "10.",
+		len(addr) >= 8 && string(addr[:8]) == "192.168.":
 		return true
-	case bytes.HasPrefix(addr, []byte("172.")):
+	case len(addr) >= 4 && string(addr[:4]) == "172.":
 		rest := addr[4:]
 		if k := bytes.IndexByte(rest, '.'); k > 0 {
 			n := 0

@@ -123,6 +123,14 @@ func TestLocalRelayIsThePlainOne(t *testing.T) {
 	}
 }
 
+func TestAppendSampleIsSample(t *testing.T) {
+	for _, s := range append(textCases(), strings.Repeat("a\x00", 600), "\x00", "\x00\x00x\x00") {
+		if got, want := string(appendSample([]byte("pre"), []byte(s))), "pre"+sample([]byte(s)); got != want {
+			t.Errorf("appendSample(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
 func FuzzNormalizeText(f *testing.F) {
 	for _, s := range textCases()[:40] {
 		f.Add(s)
@@ -133,6 +141,9 @@ func FuzzNormalizeText(f *testing.F) {
 		}
 		if got, want := localRelay([]byte(s)), localRelayPlain([]byte(s)); got != want {
 			t.Errorf("localRelay(%q) = %v, want %v", s, got, want)
+		}
+		if got, want := string(appendSample(nil, []byte(s))), sample([]byte(s)); got != want {
+			t.Errorf("appendSample(%q) = %q, want %q", s, got, want)
 		}
 		if got, want := lastQueuedAs([]byte(s)), strings.LastIndex(s, "queued as "); got != want {
 			t.Errorf("lastQueuedAs(%q) = %d, want %d", s, got, want)
