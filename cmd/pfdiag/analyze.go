@@ -78,7 +78,7 @@ func cmdAnalyze(ctx context.Context, e *env, args []string) error {
 		// The report's tables live beside the ingest's heap: without
 		// their room the collector would run back to back near the
 		// limit (measured: a quarter of the CPU).
-		debug.SetMemoryLimit(analyzeMemoryLimit)
+		debug.SetMemoryLimit(debug.SetMemoryLimit(-1) + reportRoom)
 	}
 	// Messages are reused once written (and, with a tee, added to the
 	// report): see teeIndex.SetRelease.
@@ -108,12 +108,13 @@ func cmdAnalyze(ctx context.Context, e *env, args []string) error {
 	return runErr
 }
 
-// analyzeMemoryLimit is the soft heap limit while analyze ingests and
-// builds the report: pfdiag ingest's 96 MB plus room for the report's
+// reportRoom is what analyze adds to pfdiag ingest's soft heap limit
+// (tuneGC) while it ingests and builds the report: room for the report's
 // tables (about 15 MB at a million lines, bounded). Measured on genlog's
-// 1M-line sample: 96 MB makes the collector run back to back near the
-// limit (2.4 s), 112 MB does not (1.8 s), for a peak RSS of about 140 MB.
-const analyzeMemoryLimit = 112 << 20
+// 1M-line sample with ingest's limit at 96 MB: 96 MB makes the collector
+// run back to back near the limit (2.4 s), 112 MB does not (1.8 s). It
+// follows ingest's limit, whatever that is tuned to.
+const reportRoom = 16 << 20
 
 // indexEmpty reports whether the index holds nothing yet.
 func indexEmpty(ctx context.Context, idx correlate.Index, srcs []correlate.Source) (bool, error) {
