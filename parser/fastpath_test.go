@@ -247,3 +247,69 @@ func plainAngleValue(b []byte) (val, rest []byte, ok bool) {
 	}
 	return b[1:], nil, false
 }
+
+// plainPIDDigits is pidDigits a byte at a time.
+func plainPIDDigits(b []byte) (pid, n int) {
+	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+		if pid < 1<<30 {
+			pid = pid*10 + int(b[n]-'0')
+		}
+		n++
+	}
+	return pid, n
+}
+
+func TestPIDDigits(t *testing.T) {
+	tests := []string{"", "1", "12345678", "1234567]", "4379]: x", "0000000]", "99999999999999]", "]: ", "/:09",
+		"1234567\xb0", "123\xb1\xb9\xba]", "12345678901234567890"}
+	r := rand.New(rand.NewPCG(13, 14))
+	for i := 0; i < 50000; i++ {
+		tests = append(tests, string(randomBytes(r, r.IntN(20), "0123456789/:]\xb0\xb9")))
+	}
+	for _, in := range tests {
+		pid, n := pidDigits([]byte(in))
+		wpid, wn := plainPIDDigits([]byte(in))
+		if pid != wpid || n != wn {
+			t.Fatalf("pidDigits(%q) = %d, %d; want %d, %d", in, pid, n, wpid, wn)
+		}
+	}
+}
+
+// plainParseClock is parseClock's check of "hh:mm:ss" byte by byte.
+func plainParseClock(b []byte) (h, mi, se int, ok bool) {
+	twoDigits := func(a, b byte) (int, bool) {
+		a, b = a-'0', b-'0'
+		return int(a)*10 + int(b), a <= 9 && b <= 9
+	}
+	if len(b) < 8 || b[2] != ':' || b[5] != ':' {
+		return 0, 0, 0, false
+	}
+	h, ok1 := twoDigits(b[0], b[1])
+	mi, ok2 := twoDigits(b[3], b[4])
+	se, ok3 := twoDigits(b[6], b[7])
+	if !ok1 || !ok2 || !ok3 || h > 23 || mi > 59 || se > 60 {
+		return 0, 0, 0, false
+	}
+	return h, mi, se, true
+}
+
+func TestParseClock(t *testing.T) {
+	tests := []string{"", "07:10:02", "07:10:02 x", "23:59:60", "24:00:00", "00:60:00", "00:00:61", "7:10:02 ", "07-10-02",
+		"07:10:0", "0\xb7:10:02", "07:1\xba:02", "07;10:02", "07:10:02.123456 ", "99:99:99"}
+	r := rand.New(rand.NewPCG(17, 18))
+	for i := 0; i < 100000; i++ {
+		b := randomBytes(r, 6+r.IntN(6), "0123456789:\xb0\xba;/")
+		if len(b) >= 8 && r.IntN(2) == 0 {
+			b[2], b[5] = ':', ':'
+		}
+		tests = append(tests, string(b))
+	}
+	for _, in := range tests {
+		var s Stamp
+		_, ok := parseClock([]byte(in), &s)
+		h, mi, se, wok := plainParseClock([]byte(in))
+		if ok != wok || ok && (s.Hour != h || s.Min != mi || s.Sec != se) {
+			t.Fatalf("parseClock(%q) = %v %d:%d:%d; want %v %d:%d:%d", in, ok, s.Hour, s.Min, s.Sec, wok, h, mi, se)
+		}
+	}
+}

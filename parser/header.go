@@ -65,14 +65,8 @@ func parseTag(rest []byte, ev *Event) ([]byte, int, bool) {
 	ev.Program = p
 	switch rest[i] {
 	case '[':
-		j := i + 1
-		pid := 0
-		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-			if pid < 1<<30 {
-				pid = pid*10 + int(rest[j]-'0')
-			}
-			j++
-		}
+		pid, n := pidDigits(rest[i+1:])
+		j := i + 1 + n
 		if j == i+1 || j+1 >= len(rest) || rest[j] != ']' || rest[j+1] != ':' {
 			return nil, tagUnsplit, false
 		}
@@ -133,6 +127,48 @@ func scanTag(b []byte) (n, first, last int) {
 		}
 	}
 	return n, first, last
+}
+
+// pidDigits reads the decimal digits at the start of b, as a loop adding
+// digits while the value is below 1<<30 would: the value and how many
+// digits there are. Up to seven digits, it converts eight bytes at a time
+// without a branch per digit (the number of digits varies from line to
+// line, and the loop's exit was mispredicted).
+func pidDigits(b []byte) (pid, n int) {
+	if len(b) >= 8 {
+		v := binary.LittleEndian.Uint64(b)
+		n = bits.TrailingZeros64(nonDigits(v)) / 8
+		if n < 8 {
+			// The digits, moved to the top bytes: the 8-digit number
+			// with leading zeros, which three multiplications add up.
+			x := (v - '0'*ones) << (64 - 8*n)
+			if n == 0 {
+				x = 0
+			}
+			x = (x*10 + x>>8) & 0x00ff00ff00ff00ff
+			x = (x*100 + x>>16) & 0x0000ffff0000ffff
+			x = (x*10000 + x>>32) & 0xffffffff
+			return int(x), n
+		}
+		n = 0
+	}
+	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+		if pid < 1<<30 {
+			pid = pid*10 + int(b[n]-'0')
+		}
+		n++
+	}
+	return pid, n
+}
+
+// nonDigits returns v with the high bit of each byte set where that byte
+// is not an ASCII digit, and every other bit clear.
+func nonDigits(v uint64) uint64 {
+	const low7, high = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	t := v & low7
+	geZero := t + (0x80-'0')*ones // high bit: low 7 bits >= '0'
+	gtNine := t + (0x7f-'9')*ones // high bit: low 7 bits > '9'
+	return (^geZero | gtNine | v) & high
 }
 
 // ones has 1 in every byte: c*ones repeats the byte c eight times.
@@ -218,15 +254,24 @@ func parseClassicTime(b []byte, s *Stamp) ([]byte, bool) {
 	return rest[1:], true
 }
 
-// parseClock reads "hh:mm:ss" with an optional ".fraction".
+// parseClock reads "hh:mm:ss" with an optional ".fraction". The eight
+// bytes are checked in one word (digits and colons where they belong)
+// rather than byte by byte.
 func parseClock(b []byte, s *Stamp) ([]byte, bool) {
-	if len(b) < 8 || b[2] != ':' || b[5] != ':' {
+	if len(b) < 8 {
 		return nil, false
 	}
-	h, ok1 := twoDigits(b[0], b[1])
-	mi, ok2 := twoDigits(b[3], b[4])
-	se, ok3 := twoDigits(b[6], b[7])
-	if !ok1 || !ok2 || !ok3 || h > 23 || mi > 59 || se > 60 {
+	v := binary.LittleEndian.Uint64(b)
+	const colons, colonBytes = 0x0000ff0000ff0000, ':'<<40 | ':'<<16
+	const digitBytes = 0x8080008080008080 // high bits of bytes 0, 1, 3, 4, 6 and 7
+	if v&colons != colonBytes || nonDigits(v)&digitBytes != 0 {
+		return nil, false
+	}
+	d := v - '0'*(ones&^colons) // digit values; no byte borrows, each is >= '0'
+	h := int(d&0xff)*10 + int(d>>8&0xff)
+	mi := int(d>>24&0xff)*10 + int(d>>32&0xff)
+	se := int(d>>48&0xff)*10 + int(d>>56&0xff)
+	if h > 23 || mi > 59 || se > 60 {
 		return nil, false
 	}
 	s.Hour, s.Min, s.Sec = h, mi, se
@@ -388,13 +433,6 @@ func nilDash(b []byte) []byte {
 		return nil
 	}
 	return b
-}
-
-// twoDigits reads the number written by the decimal digits a and b
-// (atoiN(b, 2) with n == 2, without the loop).
-func twoDigits(a, b byte) (int, bool) {
-	a, b = a-'0', b-'0' // bytes below '0' wrap above 9
-	return int(a)*10 + int(b), a <= 9 && b <= 9
 }
 
 // atoiN parses up to max leading decimal digits of b.
