@@ -652,7 +652,7 @@ func (c *Correlator) createID(host string, inst []byte, qid string, t time.Time,
 }
 
 // touch marks the root of m as changed since the last checkpoint. Dirty
-// roots are found through the active map at the checkpoint, so finished
+// roots are found through the queue-ID slots at the checkpoint, so finished
 // messages are not kept alive by a list of changes.
 func (c *Correlator) touch(m *Message) {
 	r := m.Root()
