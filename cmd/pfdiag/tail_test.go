@@ -14,8 +14,14 @@ import (
 
 // runTail runs `pfdiag tail` in this process (for -race) until ctx ends.
 func runTail(ctx context.Context, args ...string) (stdout, stderr *tailLockedBuffer, code chan int) {
+	return runTailAt(ctx, time.Now, args...)
+}
+
+// runTailAt is runTail with the wall clock now.
+func runTailAt(ctx context.Context, now func() time.Time, args ...string) (stdout, stderr *tailLockedBuffer, code chan int) {
 	stdout, stderr = &tailLockedBuffer{}, &tailLockedBuffer{}
 	e := newEnv(strings.NewReader(""), stdout, stderr)
+	e.now = now
 	code = make(chan int, 1)
 	go func() { code <- run(ctx, append([]string{"tail"}, args...), e) }()
 	return stdout, stderr, code
@@ -56,7 +62,14 @@ func TestTailInProcess(t *testing.T) {
 	os.WriteFile(log, []byte("2026-11-30T11:00:00+00:00 mail postfix/qmgr[1]: 1A2B3C4D5E: removed\n"), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stdout, stderr, code := runTail(ctx, "--index", filepath.Join(dir, "index"), "--each", "--listen", "127.0.0.1:0", "--checkpoint-interval", "20ms", log)
+	// The problem window is in log time, anchored to the wall clock when
+	// tail catches up: the clock starts at the appended lines' hour, so
+	// the test does not depend on the time of day it runs at (with the
+	// real clock it failed every day after 12:00 UTC: the lines were then
+	// an hour old, outside the window).
+	base, start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), time.Now()
+	clock := func() time.Time { return base.Add(time.Since(start)) }
+	stdout, stderr, code := runTailAt(ctx, clock, "--index", filepath.Join(dir, "index"), "--each", "--listen", "127.0.0.1:0", "--checkpoint-interval", "20ms", log)
 	var url string
 	waitFor(t, "metrics address", func() bool {
 		m := tailMetricsURL.FindStringSubmatch(stderr.String())
@@ -96,7 +109,7 @@ func TestTailInProcess(t *testing.T) {
 		t.Errorf("escaped text missing:\n%s", out)
 	}
 	// The checkpoint on the way out: a restart resumes after line 14.
-	stdout, stderr, code = runTail(ctx2(t), "--index", filepath.Join(dir, "index"), log)
+	stdout, stderr, code = runTailAt(ctx2(t), clock, "--index", filepath.Join(dir, "index"), log)
 	waitFor(t, "resume", func() bool { return strings.Contains(stderr.String(), "(line 14)") })
 }
 
