@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // The hot path has shortcuts (word-at-a-time scans, first-byte dispatch,
@@ -310,6 +311,31 @@ func TestParseClock(t *testing.T) {
 		h, mi, se, wok := plainParseClock([]byte(in))
 		if ok != wok || ok && (s.Hour != h || s.Min != mi || s.Sec != se) {
 			t.Fatalf("parseClock(%q) = %v %d:%d:%d; want %v %d:%d:%d", in, ok, s.Hour, s.Min, s.Sec, wok, h, mi, se)
+		}
+	}
+}
+
+// TestBatchGrowsMidBlock: a block with more lines than the batch's events
+// (sized by an earlier block of long lines) grows them in the middle of
+// the block, keeping the events parsed before.
+func TestBatchGrowsMidBlock(t *testing.T) {
+	var in bytes.Buffer
+	long := "Nov 30 07:33:55 mail postfix/qmgr[16870]: 91A94C2173: removed " + string(bytes.Repeat([]byte("x"), 4000)) + "\n"
+	for in.Len() < 3*blockSize {
+		in.WriteString(long)
+	}
+	short := []string{"Nov 30 07:33:55 mail postfix/qmgr[16870]: 91A94C2173: removed\n", "\n", "x\n",
+		"Nov 30 07:33:56 mail postfix/smtpd[1]: connect from a[192.0.2.1]\n"}
+	for i := 0; in.Len() < 6*blockSize; i++ {
+		in.WriteString(short[i%len(short)])
+	}
+	opts := Options{Ref: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), Loc: time.UTC}
+	a := readAll(t, "Reader", in.String(), opts)
+	b := readAll(t, "BatchReader", in.String(), opts)
+	sameEvents(t, a, b)
+	for i := range a {
+		if a[i].Kind != b[i].Kind || !bytes.Equal(a[i].QueueID, b[i].QueueID) || !bytes.Equal(a[i].ClientIP, b[i].ClientIP) {
+			t.Fatalf("event %d: %s %q %q vs %s %q %q", i, a[i].Kind, a[i].QueueID, a[i].ClientIP, b[i].Kind, b[i].QueueID, b[i].ClientIP)
 		}
 	}
 }
