@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"hash/maphash"
 	"slices"
@@ -415,9 +416,9 @@ func (c *Correlator) sessionList() []*session {
 			return a.pid - b.pid
 		}
 		if a.host != b.host {
-			return cmpStr(a.host, b.host)
+			return cmp.Compare(a.host, b.host)
 		}
-		return cmpStr(a.prog, b.prog)
+		return cmp.Compare(a.prog, b.prog)
 	})
 	return out
 }
@@ -1662,32 +1663,12 @@ func compareRef(a, b *Ref) int {
 		return x
 	}
 	if a.Host != b.Host {
-		return cmpStr(a.Host, b.Host)
+		return cmp.Compare(a.Host, b.Host)
 	}
 	if a.Instance != b.Instance {
-		return cmpStr(a.Instance, b.Instance)
+		return cmp.Compare(a.Instance, b.Instance)
 	}
-	return cmpStr(a.QueueID, b.QueueID)
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(a.QueueID, b.QueueID)
 }
 
 func sortByRef(ms []*Message) {
@@ -1814,7 +1795,7 @@ func (c *Correlator) Restore(s *Snapshot) error {
 	c.waitHead = nil
 	slices.SortStableFunc(c.grace, func(a, b *Message) int {
 		if a.state.doneSeq != b.state.doneSeq {
-			return cmpInt(a.state.doneSeq, b.state.doneSeq)
+			return cmp.Compare(a.state.doneSeq, b.state.doneSeq)
 		}
 		return compareRef(&a.Ref, &b.Ref)
 	})
