@@ -474,24 +474,19 @@ func (x *releasingIndex) Commit(ctx context.Context, cp *correlate.Checkpoint) e
 	return x.Index.Commit(ctx, &cp2)
 }
 
-// TestReleaseChangesNothing: reusing the memory of messages the index
-// has written (Ingester.Release, from another goroutine) gives the index
-// a run without reuse gives, over queue-ID reuse, two hosts, notifications
-// and re-injections; and blocks are reused.
-func TestReleaseChangesNothing(t *testing.T) {
-	logPath, _ := genlog(t, t.TempDir(), "--lines", "40000", "--seed", "31", "--hosts", "2")
-	const every = 6007
-	plain := memindex.New()
-	readFile(t, plain, ingestOpts(every), logPath)
-
+// readReleasing reads path into a fresh in-memory index whose writer
+// releases the messages it has written back to the Ingester (as the Badger
+// index does), and waits for the writer to finish.
+func readReleasing(t *testing.T, opts correlate.IngestOptions, path string) (*releasingIndex, *correlate.Ingester) {
+	t.Helper()
 	ctx := context.Background()
 	rel := newReleasingIndex(memindex.New())
-	in, err := correlate.NewIngester(ctx, rel, ingestOpts(every))
+	in, err := correlate.NewIngester(ctx, rel, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rel.in = in
-	f, err := input.Open(logPath, nil)
+	f, err := input.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,6 +496,19 @@ func TestReleaseChangesNothing(t *testing.T) {
 	}
 	close(rel.feed)
 	<-rel.done
+	return rel, in
+}
+
+// TestReleaseChangesNothing: reusing the memory of messages the index
+// has written (Ingester.Release, from another goroutine) gives the index
+// a run without reuse gives, over queue-ID reuse, two hosts, notifications
+// and re-injections; and blocks are reused.
+func TestReleaseChangesNothing(t *testing.T) {
+	logPath, _ := genlog(t, t.TempDir(), "--lines", "40000", "--seed", "31", "--hosts", "2")
+	const every = 6007
+	plain := memindex.New()
+	readFile(t, plain, ingestOpts(every), logPath)
+	rel, in := readReleasing(t, ingestOpts(every), logPath)
 	sameIndex(t, rel.Index, plain)
 	if rel.released == 0 || correlate.PooledBlocks(in) == 0 {
 		t.Errorf("%d messages released, %d blocks pooled: nothing reused", rel.released, correlate.PooledBlocks(in))
@@ -558,23 +566,6 @@ func TestReleaseWithStaleLinks(t *testing.T) {
 	writeLines(t, path, lines)
 	plain := memindex.New()
 	readFile(t, plain, ingestOpts(1009), path)
-
-	ctx := context.Background()
-	rel := newReleasingIndex(memindex.New())
-	in, err := correlate.NewIngester(ctx, rel, ingestOpts(1009))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel.in = in
-	f, err := input.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := in.Read(ctx, f); err != nil {
-		t.Fatal(err)
-	}
-	close(rel.feed)
-	<-rel.done
+	rel, _ := readReleasing(t, ingestOpts(1009), path)
 	sameIndex(t, rel.Index, plain)
 }
