@@ -356,6 +356,12 @@ func TestDecodeTypes(t *testing.T) {
 		{`{"queue_name": "hold", "queue_id": "0ED90C2221"} trailing`, false},
 		{`{"queue_name": "hold", "queue_id": "0ED90C2221",}`, false},
 		{`{"queue_name": ["hold"], "queue_id": "0ED90C2221"}`, false},
+		// A raw control character in a string, before and after an escape:
+		// fastjson's validator misses the first (rawControl catches it).
+		{"{\"queue_name\": \"hold\", \"queue_id\": \"0ED90C2221\", \"x\": [{\"y\": \"\x00\\\\b\"}]}", false},
+		{"{\"queue_name\": \"hold\", \"queue_id\": \"0ED90C2221\", \"sender\": \"a\x01\\\\nb\"}", false},
+		{"{\"queue_name\": \"hold\", \"queue_id\": \"0ED90C2221\", \"sender\": \"a\\\\nb\x1f\"}", false},
+		{"{\"queue_name\":\t\"hold\",\r\"queue_id\": \"0ED90C2221\", \"sender\": \"a\\\\\\\"b\"}", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {
