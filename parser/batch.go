@@ -24,7 +24,9 @@ import (
 //	}
 //
 // Events (and their byte slices) are valid until the next call to Next.
-// It yields exactly the events a Reader with the same Options yields.
+// The caller must not change them: they are reused for later lines, and
+// cleared of only what the parser set. It yields exactly the events a
+// Reader with the same Options yields.
 type BatchReader struct {
 	opts    Options
 	src     io.Reader
@@ -286,7 +288,7 @@ func (b *Batch) parse() {
 		if len(head) > b.maxLine {
 			head = head[:b.maxLine]
 		}
-		emitNoTime(head, true, ev)
+		emitBatch(head, true, ev)
 		ev.End = int64(len(b.data) + b.extra)
 		return
 	}
@@ -307,9 +309,9 @@ func (b *Batch) parse() {
 		ev := &b.events[b.n]
 		b.n++
 		if len(line) > b.maxLine {
-			emitNoTime(line[:b.maxLine], true, ev)
+			emitBatch(line[:b.maxLine], true, ev)
 		} else {
-			emitNoTime(line, false, ev)
+			emitBatch(line, false, ev)
 		}
 		ev.End = int64(end)
 		pos = end
@@ -350,4 +352,18 @@ func emitNoTime(line []byte, tooLong bool, ev *Event) {
 		return
 	}
 	ParseInto(line, ev)
+}
+
+// emitBatch is emitNoTime for a batch's events, which only the batch
+// writes (the consumer must not change them): they are cleared by
+// zones, not whole.
+func emitBatch(line []byte, tooLong bool, ev *Event) {
+	ev.clear()
+	if tooLong {
+		ev.Kind = KindMalformed
+		ev.Raw = line
+		ev.TooLong = true
+		return
+	}
+	parseLine(line, ev)
 }

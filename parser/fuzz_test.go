@@ -3,6 +3,7 @@ package parser
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,20 @@ func FuzzParse(f *testing.F) {
 		}
 		if ev.Kind == KindReject && len(ev.Action) == 0 {
 			t.Fatalf("reject without action: %q", line)
+		}
+		// A BatchReader clears an event by the zones of its last kind:
+		// no line may set a field outside its kind's zones, and a line
+		// parsed into a used event must come out as into a new one.
+		if f := zoneViolation(&ev); f != "" {
+			t.Fatalf("%s line sets %s, outside its zones: %q", ev.Kind, f, line)
+		}
+		var used Event
+		fillAll(reflect.ValueOf(&used).Elem())
+		used.zones = zoneAll
+		emitBatch(line, false, &used)
+		used.Time = ev.Time
+		if d := sameParse(&used, &ev); d != "" {
+			t.Fatalf("%q parsed into a used event: %s", line, d)
 		}
 		out := ev.AppendJSON(nil, true)
 		if !json.Valid(out) {

@@ -71,6 +71,17 @@ func Parse(line []byte) (Event, error) {
 // allocates for syslog input and never panics. ev.Time is not set.
 func ParseInto(line []byte, ev *Event) {
 	ev.reset()
+	parseLine(line, ev)
+}
+
+// parseLine is ParseInto on an Event already cleared. It notes in
+// ev.zones what a later clear must empty.
+func parseLine(line []byte, ev *Event) {
+	parseFields(line, ev)
+	ev.zones = kindZones[ev.Kind]
+}
+
+func parseFields(line []byte, ev *Event) {
 	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
 		line = line[:len(line)-1]
 	}

@@ -1,0 +1,241 @@
+package parser
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fieldZones is the zone of every Event field outside the header, as the
+// struct's comments give it: the specification clear and kindZones are
+// checked against.
+var fieldZones = map[string]zone{
+	"Relay": zoneDelivery, "DSN": zoneDelivery, "Status": zoneDelivery, "To": zoneDelivery,
+	"OrigTo": zoneDelivery, "Delay": zoneDelivery, "Delays": zoneDelivery,
+	"HasDelays": zoneDelivery, "ConnUse": zoneDelivery,
+
+	"ClientHost": zoneClient, "ClientIP": zoneClient, "ClientPort": zoneClient,
+	"SASLMethod": zoneClient, "SASLUser": zoneClient,
+
+	"From": zoneEnvelope, "HasFrom": zoneEnvelope, "Resent": zoneEnvelope, "HasUID": zoneEnvelope,
+	"Size": zoneEnvelope, "Nrcpt": zoneEnvelope, "MessageID": zoneEnvelope, "UID": zoneEnvelope,
+
+	"Action": zoneCheck, "Stage": zoneCheck, "Code": zoneCheck, "Enhanced": zoneCheck,
+	"Proto": zoneCheck, "Helo": zoneCheck,
+
+	"NewQueueID": zoneOther, "Notice": zoneOther, "Severity": zoneOther, "Version": zoneOther,
+	"Verdict": zoneOther, "List": zoneOther,
+}
+
+// headerFields are cleared for every line.
+var headerFields = map[string]bool{
+	"Kind": true, "TooLong": true, "zones": true, "PID": true, "Time": true, "Line": true,
+	"End": true, "Stamp": true, "Host": true, "Instance": true, "Daemon": true, "QueueID": true,
+	"Program": true, "Service": true, "Msg": true, "Raw": true, "Reason": true, "scratch": true,
+}
+
+// zoneViolation returns the first field that ev's kind may not set (its
+// zone is not in kindZones), or "".
+func zoneViolation(ev *Event) string {
+	v := reflect.ValueOf(ev).Elem()
+	allowed := kindZones[ev.Kind]
+	for i := 0; i < v.NumField(); i++ {
+		name := v.Type().Field(i).Name
+		if headerFields[name] || v.Field(i).IsZero() {
+			continue
+		}
+		if fieldZones[name]&allowed == 0 {
+			return name
+		}
+	}
+	return ""
+}
+
+// sameParse reports how got (parsed into a reused Event) differs from
+// want (parsed into a new one), or "".
+func sameParse(got, want *Event) string {
+	g, w := *got, *want
+	g.scratch, w.scratch = nil, nil
+	if !reflect.DeepEqual(g, w) {
+		gv, wv := reflect.ValueOf(g), reflect.ValueOf(w)
+		for i := 0; i < gv.NumField(); i++ {
+			if !reflect.DeepEqual(gv.Field(i).Interface(), wv.Field(i).Interface()) {
+				return fmt.Sprintf("field %s: %v, want %v", gv.Type().Field(i).Name, gv.Field(i), wv.Field(i))
+			}
+		}
+		return "events differ"
+	}
+	return ""
+}
+
+// TestZonesCoverEvent checks that every field is in the header or in
+// exactly one zone, and that clear empties the header and the zones it
+// is told, and nothing else.
+func TestZonesCoverEvent(t *testing.T) {
+	typ := reflect.TypeOf(Event{})
+	for i := 0; i < typ.NumField(); i++ {
+		name := typ.Field(i).Name
+		z, inZone := fieldZones[name]
+		if headerFields[name] == inZone {
+			t.Errorf("field %s: in the header %v, in a zone %v: want exactly one", name, headerFields[name], inZone)
+		}
+		if inZone && (z == 0 || z&(z-1) != 0 || z&^zoneAll != 0) {
+			t.Errorf("field %s: zone %b is not one zone", name, z)
+		}
+	}
+	for z := zone(0); z <= zoneAll; z++ {
+		var ev Event
+		fillAll(reflect.ValueOf(&ev).Elem())
+		ev.zones = z
+		ev.clear()
+		v := reflect.ValueOf(ev)
+		for i := 0; i < typ.NumField(); i++ {
+			name := typ.Field(i).Name
+			isZero := v.Field(i).IsZero()
+			if name == "scratch" {
+				isZero = v.Field(i).Len() == 0 && v.Field(i).Cap() > 0
+			}
+			wantZero := headerFields[name] || fieldZones[name]&z != 0
+			if isZero != wantZero {
+				t.Errorf("zones %05b: field %s empty %v after clear, want %v", z, name, isZero, wantZero)
+			}
+		}
+	}
+}
+
+// fillAll sets every field of a struct value to something not zero.
+func fillAll(v reflect.Value) {
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		if !f.CanSet() {
+			f = reflect.NewAt(f.Type(), f.Addr().UnsafePointer()).Elem()
+		}
+		switch f.Kind() {
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Int, reflect.Int64:
+			f.SetInt(7)
+		case reflect.Uint8:
+			f.SetUint(7)
+		case reflect.Float64:
+			f.SetFloat(7)
+		case reflect.Slice:
+			f.Set(reflect.ValueOf([]byte("x")))
+		case reflect.Array:
+			for j := 0; j < f.Len(); j++ {
+				f.Index(j).SetFloat(7)
+			}
+		case reflect.Struct:
+			if f.Type() == reflect.TypeOf(Event{}.Time) {
+				f.Set(reflect.ValueOf(time.Date(2026, 11, 30, 7, 0, 0, 0, time.UTC)))
+			} else {
+				fillAll(f)
+			}
+		default:
+			panic("fillAll: field kind " + f.Kind().String())
+		}
+	}
+}
+
+// zoneLines are every line of the committed and shared corpora, the
+// fuzz seeds and a few made to reach each parser's partial paths.
+func zoneLines(t *testing.T) [][]byte {
+	var lines [][]byte
+	for _, root := range []string{"../testdata/corpus", "../../shared/corpus"} {
+		if root == "../../shared/corpus" && !dirExists(root) {
+			continue
+		}
+		for _, f := range corpusFiles(t, root) {
+			lines = append(lines, bytes.Split(f.data, []byte{'\n'})...)
+		}
+	}
+	for _, s := range seedLines {
+		lines = append(lines, []byte(s))
+	}
+	h := "Nov 30 07:33:55 mail postfix/"
+	for _, s := range []string{
+		"smtp[1]: 967FBC2175: to=<a@b>, relay=x[1.2.3.4]:25, delay=1, delays=1/2/3/4, dsn=4.0.0",
+		"qmgr[1]: 967FBC2175: from=<a@b>, size=12, nrcpt=1, status=expired, returned to sender",
+		"qmgr[1]: 967FBC2175: from=<a@b>, size=12",
+		"smtpd[1]: 967FBC2175: client=x[1.2.3.4]:25, sasl_method=PLAIN, sasl_username=u",
+		"cleanup[1]: 967FBC2175: reject: header Subject: x from y[1.2.3.4]; from=<a> to=<b> proto=ESMTP helo=<h>: 5.7.1 no",
+		"smtpd[1]: NOQUEUE: reject: RCPT from y[1.2.3.4]: 554 5.7.1 x; from=<a> to=<b> orig_to=<c> proto=ESMTP helo=<h>",
+		"smtp[1]: 967FBC2175: host mx[1.2.3.4] said: 450 4.1.1 busy (in reply to RCPT TO command)",
+		"smtp[1]: 967FBC2175: SASL authentication failed; server mx[1.2.3.4] said: 535 5.7.8 no",
+		"smtp[1]: 967FBC2175: a@b, relay=x[1.2.3.4]:25, dsn=2.0.0, status=sent (ok)",
+		"smtp[1]: 967FBC2175: a@b, relay=x[1.2.3.4]:25, dsn=2.0.0, status=",
+		"postscreen[1]: DNSBL rank 3 for [1.2.3.4]:25",
+		"postscreen[1]: PASS NEW [1.2.3.4]:25",
+		"dnsblog[1]: addr 1.2.3.4 listed by domain zen.example as 127.0.0.2",
+		"smtpd[1]: warning: 967FBC2175: hostname x does not resolve from unknown[1.2.3.4]: y",
+		"master[1]: daemon started -- version 3.7.2, configuration /etc/postfix",
+		"postsuper[1]: 967FBC2175: placed on hold",
+		"postsuper[1]: 967FBC2175: removed",
+		"postsuper[1]: Deleted: 3 messages",
+		"bounce[1]: 967FBC2175: sender non-delivery notification: 0A1B2C3D4E",
+		"pickup[1]: 967FBC2175: uid=0 from=<root>",
+		"smtpd[1]: lost connection after RCPT from x[1.2.3.4]: y",
+		"smtp[1]: TLS connection established to mx[1.2.3.4]:25: TLSv1.3",
+		"smtpd[1]: SSL_accept error from x[1.2.3.4]: -1",
+		"smtp[1]: connect to mx[1.2.3.4]:25: Connection timed out",
+		"smtp[1]: connect to mx: x",
+		"cleanup[1]: 967FBC2175: resent-message-id=<a@b>",
+	} {
+		lines = append(lines, []byte(h+s))
+	}
+	return lines
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// TestKindZones checks that no line sets a field outside its kind's
+// zones, and that parsing line after line into one Event by zones gives
+// what parsing each into a new Event gives, in any order.
+func TestKindZones(t *testing.T) {
+	lines := zoneLines(t)
+	for _, l := range lines {
+		var ev Event
+		ParseInto(l, &ev)
+		if f := zoneViolation(&ev); f != "" {
+			t.Errorf("%s line sets %s, outside its zones: %q", ev.Kind, f, l)
+		}
+	}
+	rng := rand.New(rand.NewSource(1))
+	var reused, fresh Event
+	for i := 0; i < 4*len(lines); i++ {
+		l := lines[rng.Intn(len(lines))]
+		emitBatch(l, false, &reused)
+		fresh = Event{}
+		ParseInto(l, &fresh)
+		fresh.zones = kindZones[fresh.Kind]
+		if d := sameParse(&reused, &fresh); d != "" {
+			t.Fatalf("%q parsed into a reused event: %s", l, d)
+		}
+	}
+}
+
+func TestZoneLinesReachEveryKind(t *testing.T) {
+	seen := map[Kind]bool{}
+	var ev Event
+	for _, l := range zoneLines(t) {
+		ParseInto(l, &ev)
+		seen[ev.Kind] = true
+	}
+	var missing []string
+	for _, k := range Kinds() {
+		if !seen[k] {
+			missing = append(missing, k.String())
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("no line of kinds %s", strings.Join(missing, ", "))
+	}
+}
