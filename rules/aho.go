@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ type automaton struct {
 	outs     []int32
 	words    int // len of the bit set of present phrases
 	empty    []int32
+	states   int
 }
 
 // automata shares one compiled automaton between engines with the same
@@ -34,7 +36,7 @@ func automatonFor(phrases []string) *automaton {
 	return a.(*automaton)
 }
 
-func buildAutomaton(phrases []string) *automaton { return buildAutomatonNarrow(phrases, 1<<16-1) }
+func buildAutomaton(phrases []string) *automaton { return buildAutomatonNarrow(phrases, 1<<15-1) }
 
 // buildAutomatonNarrow builds the automaton with a 16-bit table when it
 // has at most narrow states (tests pass 0 to check the 32-bit one).
@@ -57,103 +59,147 @@ func buildAutomatonNarrow(phrases []string, narrow int) *automaton {
 		n = 256
 	}
 	a.nclass = n
-	// The table is allocated once at its final size and width (megabytes:
-	// growing it by appends copied it over and over, the most expensive
-	// part of loading the rules).
-	if nodes := trieNodes(phrases); nodes <= narrow && nodes < 1<<16 {
-		a.delta16 = buildDFA(a, phrases, nodes, uint16(1<<16-1))
+	t := buildTrie(a, phrases)
+	a.states = len(t.parent)
+	if a.states <= narrow && a.states <= int(flag16) {
+		a.delta16 = buildDFA(a, &t, flag16)
 	} else {
-		a.delta = buildDFA(a, phrases, nodes, int32(-1))
+		a.delta = buildDFA(a, &t, flag32)
 	}
 	return a
 }
 
-// buildDFA builds the transition table for the classes of a, with none
-// (a value no state has) marking missing edges until the DFA is
-// complete, and sets a's outputs.
-func buildDFA[T uint16 | int32](a *automaton, phrases []string, nodes int, none T) []T {
-	n := a.nclass
-	delta := make([]T, 0, nodes*n)
-	// The trie.
-	newState := func() T {
-		s := T(len(delta) / n)
-		delta = slices.Grow(delta, n) // a no-op: trieNodes is exact
-		delta = delta[:len(delta)+n]
-		row := delta[len(delta)-n:]
-		for i := range row {
-			row[i] = none
-		}
-		return s
-	}
-	newState()
-	own := [][]int32{nil}
-	for id, p := range phrases {
-		if p == "" {
-			a.empty = append(a.empty, int32(id))
-			continue
-		}
-		s := T(0)
-		for i := 0; i < len(p); i++ {
-			at := int(s)*n + int(a.class[p[i]])
-			if delta[at] == none {
-				delta[at] = newState()
-				own = append(own, nil)
-			}
-			s = delta[at]
-		}
-		own[s] = append(own[s], int32(id))
-	}
-	// Breadth first: failure links, missing edges, and each state's
-	// outputs (its own plus those of its failure state).
-	states := len(own)
-	fail := make([]T, states)
-	outs := make([][]int32, states)
-	queue := make([]T, 0, states)
-	for c := 0; c < n; c++ {
-		if v := delta[c]; v == none {
-			delta[c] = 0
-		} else {
-			queue = append(queue, v)
-		}
-	}
-	for len(queue) > 0 {
-		u := queue[0]
-		queue = queue[1:]
-		outs[u] = append(own[u], outs[fail[u]]...)
-		for c := 0; c < n; c++ {
-			v := delta[int(u)*n+c]
-			if v == none {
-				delta[int(u)*n+c] = delta[int(fail[u])*n+c]
-				continue
-			}
-			fail[v] = delta[int(fail[u])*n+c]
-			queue = append(queue, v)
-		}
-	}
-	a.outStart = make([]int32, states+1)
-	for s := 0; s < states; s++ {
-		a.outStart[s] = int32(len(a.outs))
-		a.outs = append(a.outs, outs[s]...)
-	}
-	a.outStart[states] = int32(len(a.outs))
-	return delta
+// The transition tables mark a target state that ends some phrase with a
+// high bit, so that the scan looks outputs up only there.
+const (
+	flag16 = uint16(1 << 15)
+	flag32 = int32(1 << 30)
+)
+
+// trie is the phrases' trie, its nodes numbered in the order they were
+// made (a depth-first order of the sorted phrases).
+type trie struct {
+	parent []int32
+	class  []uint8 // of the edge from the parent
+	depth  []int32
+	own    []int32 // first phrase ending at the node, -1 if none
+	next   []int32 // next[p]: the next phrase ending at the same node, -1 if none
 }
 
-// trieNodes is the number of states of the trie of phrases: one per
-// distinct prefix (the empty one included), counted over the sorted list.
-func trieNodes(phrases []string) int {
-	sorted := slices.Clone(phrases)
-	slices.Sort(sorted)
-	n, prev := 1, ""
-	for _, p := range sorted {
+func buildTrie(a *automaton, phrases []string) trie {
+	t := trie{parent: []int32{-1}, class: []uint8{0}, depth: []int32{0}, own: []int32{-1}, next: make([]int32, len(phrases))}
+	order := make([]int32, len(phrases))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(x, y int32) int { return cmp.Or(strings.Compare(phrases[x], phrases[y]), cmp.Compare(x, y)) })
+	// path[d] is the node at depth d on the previous phrase's path: a
+	// phrase shares it up to their common prefix.
+	path := []int32{0}
+	prev := ""
+	for _, id := range order {
+		p := phrases[id]
 		l := 0
 		for l < len(p) && l < len(prev) && p[l] == prev[l] {
 			l++
 		}
-		n += len(p) - l
+		path = path[:l+1]
+		s := path[l]
+		for i := l; i < len(p); i++ {
+			s = int32(len(t.parent))
+			t.parent = append(t.parent, path[i])
+			t.class = append(t.class, a.class[p[i]])
+			t.depth = append(t.depth, int32(i+1))
+			t.own = append(t.own, -1)
+			path = append(path, s)
+		}
+		if p == "" {
+			a.empty = append(a.empty, id)
+		} else {
+			t.next[id] = t.own[s]
+			t.own[s] = id
+		}
 		prev = p
 	}
-	return n
+	return t
+}
+
+// buildDFA turns the trie into a complete DFA (Aho-Corasick with the
+// failure transitions resolved) and sets a's outputs. Level by level: a
+// node's failure state is shallower, so its row is complete by then, and
+// the node's row starts as a copy of it, with the node's own children
+// written over. The table is allocated once at its final size: the rows
+// are the megabytes of it, and copying them is most of the work.
+func buildDFA[T uint16 | int32](a *automaton, t *trie, flag T) []T {
+	n := a.nclass
+	states := len(t.parent)
+	delta := make([]T, states*n)
+	// The nodes in breadth-first order: by depth, stable.
+	maxDepth := int32(0)
+	for _, d := range t.depth {
+		maxDepth = max(maxDepth, d)
+	}
+	levelStart := make([]int32, maxDepth+2)
+	for _, d := range t.depth {
+		levelStart[d+1]++
+	}
+	for d := 1; d < len(levelStart); d++ {
+		levelStart[d] += levelStart[d-1]
+	}
+	bfs := make([]int32, states)
+	fill := slices.Clone(levelStart)
+	for v, d := range t.depth {
+		bfs[fill[d]] = int32(v)
+		fill[d]++
+	}
+	fail := make([]int32, states)
+	outCount := make([]int32, states)
+	for d := int32(0); d <= maxDepth; d++ {
+		level := bfs[levelStart[d]:levelStart[d+1]]
+		if d > 0 {
+			for _, v := range level {
+				copy(delta[int(v)*n:int(v+1)*n], delta[int(fail[v])*n:int(fail[v]+1)*n])
+			}
+		}
+		if d == maxDepth {
+			break
+		}
+		// The next level's nodes: their failure states (shallower than
+		// them, complete), outputs, and the edges to them.
+		for _, v := range bfs[levelStart[d+1]:levelStart[d+2]] {
+			u, c := t.parent[v], int(t.class[v])
+			if u != 0 {
+				fail[v] = int32(delta[int(fail[u])*n+c] &^ flag)
+			}
+			k := outCount[fail[v]]
+			for p := t.own[v]; p >= 0; p = t.next[p] {
+				k++
+			}
+			outCount[v] = k
+			e := T(v)
+			if k > 0 {
+				e |= flag
+			}
+			delta[int(u)*n+c] = e
+		}
+	}
+	// Outputs: a node's own phrases, then those of its failure state
+	// (complete first, in breadth-first order).
+	a.outStart = make([]int32, states+1)
+	for v := 0; v < states; v++ {
+		a.outStart[v+1] = a.outStart[v] + outCount[v]
+	}
+	a.outs = make([]int32, a.outStart[states])
+	for _, v := range bfs[1:] {
+		o := a.outs[a.outStart[v]:a.outStart[v+1]]
+		k := 0
+		for p := t.own[v]; p >= 0; p = t.next[p] {
+			o[k] = p
+			k++
+		}
+		copy(o[k:], a.outs[a.outStart[fail[v]]:a.outStart[fail[v]+1]])
+	}
+	return delta
 }
 
 // scan sets bit p of present for every phrase p that occurs in text.
@@ -161,23 +207,26 @@ func (a *automaton) scan(text string, present []uint64) {
 	for _, p := range a.empty {
 		present[p>>6] |= 1 << (p & 63)
 	}
-	if a.delta16 != nil {
+	n := a.nclass
+	if delta := a.delta16; delta != nil {
 		s := 0
 		for i := 0; i < len(text); i++ {
-			s = int(a.delta16[s*a.nclass+int(a.class[text[i]])])
-			if lo, hi := a.outStart[s], a.outStart[s+1]; lo != hi {
-				for _, p := range a.outs[lo:hi] {
+			e := delta[s*n+int(a.class[text[i]])]
+			s = int(e &^ flag16)
+			if e&flag16 != 0 {
+				for _, p := range a.outs[a.outStart[s]:a.outStart[s+1]] {
 					present[p>>6] |= 1 << (p & 63)
 				}
 			}
 		}
 		return
 	}
-	s := int32(0)
+	s := 0
 	for i := 0; i < len(text); i++ {
-		s = a.delta[int(s)*a.nclass+int(a.class[text[i]])]
-		if lo, hi := a.outStart[s], a.outStart[s+1]; lo != hi {
-			for _, p := range a.outs[lo:hi] {
+		e := a.delta[s*n+int(a.class[text[i]])]
+		s = int(e &^ flag32)
+		if e&flag32 != 0 {
+			for _, p := range a.outs[a.outStart[s]:a.outStart[s+1]] {
 				present[p>>6] |= 1 << (p & 63)
 			}
 		}

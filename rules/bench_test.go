@@ -212,8 +212,8 @@ func BenchmarkClassifyUncached(b *testing.B) {
 	for b.Loop() {
 		in := &distinct[i]
 		var f facts
-		key := e.key(buf[:0], in, &f)
-		ent := e.classify(in, &f, key)
+		f.norm = string(e.key(buf[:0], in, &f)[:f.textEnd])
+		ent := e.classify(in, &f)
 		if ent.rule != nil && ent.rule.fixVaries {
 			ent.d.Fix = ent.rule.fix.render(in, &f, ent.rule.extract, &ent.d)
 		}

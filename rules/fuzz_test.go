@@ -52,6 +52,11 @@ func FuzzClassify(f *testing.F) {
 		if !cats[fd.Category] || fd.Category == Unclassified {
 			t.Fatalf("finding category %q", fd.Category)
 		}
+		for _, finding := range []bool{false, true} {
+			if fast, plain := matchBoth(e, in, finding); fast != plain {
+				t.Fatalf("finding=%v: prefiltered matcher chose %q, the plain loop %q", finding, fast, plain)
+			}
+		}
 		var fa facts
 		if n := normalise(nil, reason, &fa); len(n) > 3*len(reason)+8 {
 			t.Fatalf("normalised text grew: %d -> %d", len(reason), len(n))

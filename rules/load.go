@@ -568,6 +568,8 @@ func (l *loader) engine() (*Engine, error) {
 	}
 	e.order = l.catOrder
 	e.auto = automatonFor(e.phrases)
+	e.preRules = newPrefilter(e.rules, len(e.phrases))
+	e.preFinds = newPrefilter(e.findings, len(e.phrases))
 	return e, nil
 }
 

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math/bits"
 	"regexp"
 	"strings"
 )
@@ -28,15 +29,124 @@ type matchState struct {
 	f       *facts
 	d       *Diagnosis
 	finding bool
-	present []uint64 // bit p: phrase p occurs in text (nil until the first phrase test)
+	present []uint64   // bit p: phrase p occurs in text (nil until the first phrase test)
+	buf     [32]uint64 // present's storage when the phrases fit (2,048; the default rules have under 1,900)
+}
+
+func (m *matchState) scan() {
+	if w := m.e.auto.words; w <= len(m.buf) {
+		m.present = m.buf[:w]
+	} else {
+		m.present = make([]uint64, w)
+	}
+	m.e.auto.scan(m.text, m.present)
 }
 
 func (m *matchState) has(p int) bool {
 	if m.present == nil {
-		m.present = make([]uint64, m.e.auto.words)
-		m.e.auto.scan(m.text, m.present)
+		m.scan()
 	}
 	return m.present[p>>6]&(1<<(p&63)) != 0
+}
+
+// prefilter narrows the rules of one list (delivery rules or findings)
+// to those whose phrase conditions can hold, from the phrases the
+// automaton found: a rule with all: phrases needs one of them (the
+// longest is indexed), a rule with only any: phrases needs one of those.
+// It is a necessary condition only: every candidate is still tested in
+// full, in the list's order, so the first match is the one the plain
+// loop over every rule finds (TestPrefilterAgrees, FuzzClassify).
+type prefilter struct {
+	always []uint64 // bit i: rule i has no phrase to require, it is always tested
+	start  []int32  // rules[start[p]:start[p+1]]: the rules phrase p admits
+	rules  []int32
+	first  int // the rules before it need no phrase: they are tried before the text is scanned
+	n      int // rules in the list
+}
+
+func newPrefilter(list []*compiled, phrases int) prefilter {
+	pf := prefilter{always: make([]uint64, (len(list)+63)/64), start: make([]int32, phrases+1), first: len(list), n: len(list)}
+	trig := make([][]int, len(list))
+	for i, r := range list {
+		switch {
+		case len(r.all) > 0:
+			best := 0 // the longest, likely the rarest
+			for k := range r.all {
+				if len(r.All[k]) > len(r.All[best]) {
+					best = k
+				}
+			}
+			trig[i] = r.all[best : best+1]
+		case len(r.any) > 0:
+			trig[i] = r.any
+		default:
+			pf.always[i>>6] |= 1 << (i & 63)
+			continue
+		}
+		pf.first = min(pf.first, i)
+	}
+	for _, ps := range trig {
+		for _, p := range ps {
+			pf.start[p+1]++
+		}
+	}
+	for p := 1; p <= phrases; p++ {
+		pf.start[p] += pf.start[p-1]
+	}
+	pf.rules = make([]int32, pf.start[phrases])
+	fill := append([]int32(nil), pf.start[:phrases]...)
+	for i, ps := range trig {
+		for _, p := range ps {
+			pf.rules[fill[p]] = int32(i)
+			fill[p]++
+		}
+	}
+	return pf
+}
+
+// first returns the first rule of list that matches, nil if none. Rules
+// are tried in list order; those whose phrases cannot hold are skipped.
+func (m *matchState) first(list []*compiled, pf *prefilter) *compiled {
+	for _, r := range list[:pf.first] {
+		if m.matches(r) {
+			return r
+		}
+	}
+	if pf.first == len(list) {
+		return nil
+	}
+	if m.present == nil {
+		m.scan()
+	}
+	var cbuf [8]uint64
+	var cand []uint64
+	if len(pf.always) <= len(cbuf) {
+		cand = cbuf[:len(pf.always)]
+	} else {
+		cand = make([]uint64, len(pf.always))
+	}
+	copy(cand, pf.always)
+	for w, word := range m.present {
+		for word != 0 {
+			p := w<<6 | bits.TrailingZeros64(word)
+			word &= word - 1
+			for _, i := range pf.rules[pf.start[p]:pf.start[p+1]] {
+				cand[i>>6] |= 1 << (i & 63)
+			}
+		}
+	}
+	// The rules before pf.first were tried above.
+	w0 := pf.first >> 6
+	cand[w0] &^= 1<<(pf.first&63) - 1
+	for w := w0; w < len(cand); w++ {
+		for word := cand[w]; word != 0; word &= word - 1 {
+			r := list[w<<6|bits.TrailingZeros64(word)]
+			if m.matches(r) {
+				return r
+			}
+		}
+	}
+	return nil
 }
 
 func (m *matchState) matches(r *compiled) bool {

@@ -99,6 +99,8 @@ type Engine struct {
 	order    []string    // category ids in file order
 	rules    []*compiled // delivery rules, priority order
 	findings []*compiled // finding rules, priority order
+	preRules prefilter   // candidates among rules by the phrases found
+	preFinds prefilter   // the same among findings
 	phrases  []string    // distinct lower-case phrases, indexed by compiled rules
 	auto     *automaton  // finds all phrases of a text in one pass
 	relays   []string    // every relay suffix some rule names (key component)
@@ -263,13 +265,15 @@ func (e *Engine) exactKey(in *Input) exactID {
 // miss classifies a text the normalised cache does not have. It takes in
 // and f by value so that the hit path keeps them on the stack.
 func (e *Engine) miss(in Input, f facts, key []byte, finding bool) *entry {
+	k := string(key)
+	f.norm = k[:f.textEnd] // one allocation for the cache key and the text rules match
 	var ent *entry
 	if finding {
-		ent = e.classifyFinding(&in, &f, key)
+		ent = e.classifyFinding(&in, &f)
 	} else {
-		ent = e.classify(&in, &f, key)
+		ent = e.classify(&in, &f)
 	}
-	return e.norm.put(string(key), ent)
+	return e.norm.put(k, ent)
 }
 
 // cached reports how many distinct normalised texts the cache holds.
@@ -304,31 +308,38 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
-// classify runs the matcher on a text not in the cache.
-func (e *Engine) classify(in *Input, f *facts, key []byte) *entry {
-	f.norm = string(key[:f.textEnd])
-	text := f.norm
-	f.stage = stageOf(text)
-	d := Diagnosis{Code: f.code, Enhanced: f.enhanced, Stage: f.stage}
-	if d.Enhanced == "" && validEnhanced(in.DSN) {
-		d.Enhanced = in.DSN
-	}
-	d.Class = classOf(in.Status, in.DSN, d.Enhanced, d.Code)
-	m := matchState{e: e, text: text, in: in, f: f, d: &d}
-	for _, r := range e.rules {
-		if m.matches(r) {
-			e.fill(&d, r)
-			if !r.fixVaries {
-				d.Fix = r.fix.render(in, f, nil, &d)
-			}
-			return &entry{d: d, rule: r}
+// classify runs the matcher on a text not in the cache (f.norm set).
+func (e *Engine) classify(in *Input, f *facts) *entry {
+	var d Diagnosis
+	m := e.matcher(in, f, &d, false)
+	if r := m.first(e.rules, &e.preRules); r != nil {
+		e.fill(&d, r)
+		if !r.fixVaries {
+			d.Fix = r.fix.render(in, f, nil, &d)
 		}
+		return &entry{d: d, rule: r}
 	}
 	d.Category = Unclassified
 	if c := e.cats[Unclassified]; c != nil {
 		d.Actor, d.Explanation, d.Fix, d.Reference = c.Actor, c.Explanation, c.Fix, c.Reference
 	}
 	return &entry{d: d}
+}
+
+// matcher sets what the text decides of d (code, enhanced code, stage and
+// class for a delivery) and returns the matcher for f.norm.
+func (e *Engine) matcher(in *Input, f *facts, d *Diagnosis, finding bool) matchState {
+	if finding {
+		*d = Diagnosis{Code: f.code, Enhanced: f.enhanced}
+		return matchState{e: e, text: f.norm, in: in, f: f, d: d, finding: true}
+	}
+	f.stage = stageOf(f.norm)
+	*d = Diagnosis{Code: f.code, Enhanced: f.enhanced, Stage: f.stage}
+	if d.Enhanced == "" && validEnhanced(in.DSN) {
+		d.Enhanced = in.DSN
+	}
+	d.Class = classOf(in.Status, in.DSN, d.Enhanced, d.Code)
+	return matchState{e: e, text: f.norm, in: in, f: f, d: d}
 }
 
 // fill copies the rule's texts, falling back to its category's defaults.
@@ -371,18 +382,15 @@ func (e *Engine) Finding(severity, daemon, text string) Diagnosis {
 	return d
 }
 
-func (e *Engine) classifyFinding(in *Input, f *facts, key []byte) *entry {
-	f.norm = string(key[:f.textEnd])
-	d := Diagnosis{Code: f.code, Enhanced: f.enhanced}
-	m := matchState{e: e, text: f.norm, in: in, f: f, d: &d, finding: true}
-	for _, r := range e.findings {
-		if m.matches(r) {
-			e.fill(&d, r)
-			if !r.fixVaries {
-				d.Fix = r.fix.render(in, f, nil, &d)
-			}
-			return &entry{d: d, rule: r}
+func (e *Engine) classifyFinding(in *Input, f *facts) *entry {
+	var d Diagnosis
+	m := e.matcher(in, f, &d, true)
+	if r := m.first(e.findings, &e.preFinds); r != nil {
+		e.fill(&d, r)
+		if !r.fixVaries {
+			d.Fix = r.fix.render(in, f, nil, &d)
 		}
+		return &entry{d: d, rule: r}
 	}
 	// The rule file ends with catch-alls; this only runs if a user file
 	// disabled them.
