@@ -288,12 +288,13 @@ func (b *Batch) parse() {
 		if len(head) > b.maxLine {
 			head = head[:b.maxLine]
 		}
-		emitBatch(head, true, ev)
+		emitBatch(head, true, ev, nil)
 		ev.End = int64(len(b.data) + b.extra)
 		return
 	}
 	data := b.data
 	pos := 0
+	var hint stampHint
 	for pos < len(data) {
 		i := bytes.IndexByte(data[pos:], '\n')
 		end := len(data)
@@ -309,9 +310,9 @@ func (b *Batch) parse() {
 		ev := &b.events[b.n]
 		b.n++
 		if len(line) > b.maxLine {
-			emitBatch(line[:b.maxLine], true, ev)
+			emitBatch(line[:b.maxLine], true, ev, nil)
 		} else {
-			emitBatch(line, false, ev)
+			emitBatch(line, false, ev, &hint)
 		}
 		ev.End = int64(end)
 		pos = end
@@ -356,8 +357,8 @@ func emitNoTime(line []byte, tooLong bool, ev *Event) {
 
 // emitBatch is emitNoTime for a batch's events, which only the batch
 // writes (the consumer must not change them): they are cleared by
-// zones, not whole.
-func emitBatch(line []byte, tooLong bool, ev *Event) {
+// zones, not whole. hint is the block's last classic timestamp.
+func emitBatch(line []byte, tooLong bool, ev *Event, hint *stampHint) {
 	ev.clear()
 	if tooLong {
 		ev.Kind = KindMalformed
@@ -365,5 +366,5 @@ func emitBatch(line []byte, tooLong bool, ev *Event) {
 		ev.TooLong = true
 		return
 	}
-	parseLine(line, ev)
+	parseLine(line, ev, hint)
 }

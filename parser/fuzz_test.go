@@ -48,7 +48,7 @@ func FuzzParse(f *testing.F) {
 		var used Event
 		fillAll(reflect.ValueOf(&used).Elem())
 		used.zones = zoneAll
-		emitBatch(line, false, &used)
+		emitBatch(line, false, &used, nil)
 		used.Time = ev.Time
 		if d := sameParse(&used, &ev); d != "" {
 			t.Fatalf("%q parsed into a used event: %s", line, d)

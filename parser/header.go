@@ -12,14 +12,21 @@ import (
 // tagUnsplit) and false when the line has no recognisable header. The
 // format is detected per line because real files mix them (rsyslog
 // switching templates, journald exports appended to a classic file).
-func parseHeader(line []byte, ev *Event) (msg []byte, tag int, ok bool) {
+//
+// prev, when not nil, carries the classic timestamp of the line before
+// (see stampHint) and is updated for the next.
+func parseHeader(line []byte, ev *Event, prev *stampHint) (msg []byte, tag int, ok bool) {
 	if len(line) == 0 {
 		return nil, tagUnsplit, false
 	}
 	var rest []byte
 	switch c := line[0]; {
 	case c >= 'A' && c <= 'Z':
-		rest, ok = parseClassicTime(line, &ev.Stamp)
+		if prev != nil {
+			rest, ok = prev.parse(line, &ev.Stamp)
+		} else {
+			rest, ok = parseClassicTime(line, &ev.Stamp)
+		}
 	case c >= '0' && c <= '9':
 		rest, ok = parseISOTime(line, &ev.Stamp)
 	case c == '<':
@@ -218,6 +225,43 @@ func lookupMonth(b []byte) int {
 		return 12
 	}
 	return 0
+}
+
+// stampHint is the classic timestamp of the previous line of a block,
+// when it took exactly its first 16 bytes ("Nov 30 07:10:02 "): most
+// lines of a log have the timestamp of the line before, and comparing
+// 16 bytes costs a tenth of parsing them. parseClassicTime reads no byte
+// past the 16th for such a timestamp, so a line with the same 16 bytes
+// gets the same Stamp from it.
+type stampHint struct {
+	ok     bool
+	w0, w1 uint64 // the 16 bytes
+	month  int
+	day    int
+	hour   int
+	min    int
+	sec    int
+}
+
+// parse is parseClassicTime with the hint: a line that starts with the
+// hint's 16 bytes takes its stamp without parsing them; any other sets
+// the hint for the next line.
+func (h *stampHint) parse(b []byte, s *Stamp) ([]byte, bool) {
+	if len(b) >= 16 {
+		w0, w1 := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
+		if h.ok && w0 == h.w0 && w1 == h.w1 {
+			s.Month, s.Day, s.Hour, s.Min, s.Sec = h.month, h.day, h.hour, h.min, h.sec
+			return b[16:], true
+		}
+		rest, ok := parseClassicTime(b, s)
+		h.ok = ok && len(b)-len(rest) == 16
+		if h.ok {
+			h.w0, h.w1 = w0, w1
+			h.month, h.day, h.hour, h.min, h.sec = s.Month, s.Day, s.Hour, s.Min, s.Sec
+		}
+		return rest, ok
+	}
+	return parseClassicTime(b, s)
 }
 
 // parseClassicTime reads "Nov 30 07:10:02 ", "Jun  4 …", "Jun 04 …", "Mar 7 …"

@@ -71,22 +71,23 @@ func Parse(line []byte) (Event, error) {
 // allocates for syslog input and never panics. ev.Time is not set.
 func ParseInto(line []byte, ev *Event) {
 	ev.reset()
-	parseLine(line, ev)
+	parseLine(line, ev, nil)
 }
 
 // parseLine is ParseInto on an Event already cleared. It notes in
 // ev.zones what a later clear must empty.
-func parseLine(line []byte, ev *Event) {
-	parseFields(line, ev)
+// prev, when not nil, is the previous line's timestamp (see stampHint).
+func parseLine(line []byte, ev *Event, prev *stampHint) {
+	parseFields(line, ev, prev)
 	ev.zones = kindZones[ev.Kind]
 }
 
-func parseFields(line []byte, ev *Event) {
+func parseFields(line []byte, ev *Event, prev *stampHint) {
 	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
 		line = line[:len(line)-1]
 	}
 	ev.Raw = line
-	msg, tag, ok := parseHeader(line, ev)
+	msg, tag, ok := parseHeader(line, ev, prev)
 	if !ok {
 		ev.Kind = KindMalformed
 		ev.Stamp = Stamp{}
