@@ -49,6 +49,8 @@ func TestScanTag(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 20000; i++ {
 		tests = append(tests, string(randomBytes(r, r.IntN(40), "ab/./[: 0\x01\x2e")))
+		// scanTag's shortcut for a "postfix/" start.
+		tests = append(tests, "postfix/"+string(randomBytes(r, r.IntN(24), "ab/./[: 0\x01\x2e")))
 	}
 	for _, in := range tests {
 		n, f, l := scanTag([]byte(in))
@@ -336,6 +338,19 @@ func TestBatchGrowsMidBlock(t *testing.T) {
 	for i := range a {
 		if a[i].Kind != b[i].Kind || !bytes.Equal(a[i].QueueID, b[i].QueueID) || !bytes.Equal(a[i].ClientIP, b[i].ClientIP) {
 			t.Fatalf("event %d: %s %q %q vs %s %q %q", i, a[i].Kind, a[i].QueueID, a[i].ClientIP, b[i].Kind, b[i].QueueID, b[i].ClientIP)
+		}
+	}
+}
+
+// TestLastIndexStr checks lastIndexStr against bytes.LastIndex.
+func TestLastIndexStr(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	seps := []string{" proto=", " to=<", "; from=<", " from ", "a", "aa", ""}
+	for i := 0; i < 50000; i++ {
+		b := randomBytes(r, r.IntN(60), "a ;from=<to>p")
+		s := seps[r.IntN(len(seps))]
+		if got, want := lastIndexStr(b, s), bytes.LastIndex(b, []byte(s)); got != want {
+			t.Fatalf("lastIndexStr(%q, %q) = %d, want %d", b, s, got, want)
 		}
 	}
 }

@@ -25,8 +25,21 @@ func indexStr(b []byte, s string) int {
 	return bytes.Index(b, []byte(s))
 }
 
+// lastIndexStr is bytes.LastIndex for a short constant s. The texts it
+// searches (a reject's trailing envelope) end near what it looks for, and
+// a backward loop on s's first byte gets there in fewer instructions than
+// bytes.LastIndex's rolling hash.
 func lastIndexStr(b []byte, s string) int {
-	return bytes.LastIndex(b, []byte(s))
+	if len(s) == 0 {
+		return len(b)
+	}
+	c := s[0]
+	for i := len(b) - len(s); i >= 0; i-- {
+		if b[i] == c && string(b[i:i+len(s)]) == s {
+			return i
+		}
+	}
+	return -1
 }
 
 // parseHostAddr splits "host[ip]" or "host[ip]:port" (also "[ip]:port",

@@ -100,6 +100,11 @@ func parseTag(rest []byte, ev *Event) ([]byte, int, bool) {
 // is scanned on every line, and a loop per byte was a tenth of the parse.
 func scanTag(b []byte) (n, first, last int) {
 	first, last = -1, -1
+	if len(b) >= 8 && binary.LittleEndian.Uint64(b) == postfixSlash {
+		// Most tags start so: its eight bytes hold one slash and no
+		// stop byte, which one comparison tells.
+		n, first, last = 8, 7, 7
+	}
 	for ; n+8 <= len(b); n += 8 {
 		v := binary.LittleEndian.Uint64(b[n:])
 		stop := zeroBytes(v^('['*ones)) | zeroBytes(v^(':'*ones)) | zeroBytes(v^(' '*ones))
@@ -135,6 +140,9 @@ func scanTag(b []byte) (n, first, last int) {
 	}
 	return n, first, last
 }
+
+// postfixSlash is "postfix/" read as a little-endian word.
+const postfixSlash = 'p' | 'o'<<8 | 's'<<16 | 't'<<24 | 'f'<<32 | 'i'<<40 | 'x'<<48 | '/'<<56
 
 // pidDigits reads the decimal digits at the start of b, as a loop adding
 // digits while the value is below 1<<30 would: the value and how many
