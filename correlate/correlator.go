@@ -206,6 +206,13 @@ type Correlator struct {
 	seed     maphash.Seed
 
 	lastHost string
+	// relayLocal remembers localRelay by interned relay (the same string
+	// in memory is the same value: strings are immutable, and the entry
+	// keeps it alive).
+	relayLocal [64]struct {
+		relay string
+		local bool
+	}
 }
 
 // sweepEvery is how often (events) stale messages, sessions and expected
@@ -262,7 +269,9 @@ func sameID(s string, b []byte) bool {
 // activeFind returns the incarnation in the queue, or nil and the queue
 // ID's slot (nil when there is none) for create.
 func (c *Correlator) activeFind(host string, inst, qid []byte) (*Message, *qidSlot) {
-	if m := c.lastGot; m != nil && sameID(m.QueueID, qid) && m.Host == host && m.Instance == string(inst) {
+	// (Hosts are interned: a message's Host is mostly the very string
+	// host is, which sameStr tells without a call.)
+	if m := c.lastGot; m != nil && sameID(m.QueueID, qid) && (sameStr(m.Host, host) || m.Host == host) && m.Instance == string(inst) {
 		return m, nil
 	}
 	s := c.qids.get(qid)
@@ -270,7 +279,7 @@ func (c *Correlator) activeFind(host string, inst, qid []byte) (*Message, *qidSl
 		return nil, nil
 	}
 	for m := s.active; m != nil; m = m.state.next {
-		if m.Host == host && m.Instance == string(inst) {
+		if (sameStr(m.Host, host) || m.Host == host) && m.Instance == string(inst) {
 			c.lastGot = m
 			return m, s
 		}
@@ -479,7 +488,9 @@ func (c *Correlator) accIdx(idx int64) *hourAcc {
 }
 
 func (a *hourAcc) line(host string, k parser.Kind) {
-	if a.lastLines == nil || a.lastHost != host {
+	// (host is interned: mostly the very string of the line before,
+	// which sameStr tells without a call.)
+	if a.lastLines == nil || !sameStr(a.lastHost, host) && a.lastHost != host {
 		l := a.lines[host]
 		if l == nil {
 			l = new([64]int64)
@@ -998,10 +1009,18 @@ func (m *Message) findRecipient(to []byte) *Recipient {
 // addRecipient adds a recipient findRecipient did not find.
 func (m *Message) addRecipient(to, origTo string) *Recipient {
 	st := m.state
-	if m.Recipients == nil && st != nil && st.block != nil && st.spareUsed&1 == 0 {
-		// The first recipient goes in newMessage's slot.
-		m.Recipients = st.block.r[:0:1]
-		st.spareUsed |= 1
+	if m.Recipients == nil {
+		switch {
+		case m.Nrcpt > 1:
+			// qmgr said how many recipients come: one allocation instead
+			// of growing through 1, 2, 4, 8… (each a copy, and fresh
+			// memory to fault in).
+			m.Recipients = make([]Recipient, 0, min(m.Nrcpt, maxPresized))
+		case st != nil && st.block != nil && st.spareUsed&1 == 0:
+			// The first recipient goes in newMessage's slot.
+			m.Recipients = st.block.r[:0:1]
+			st.spareUsed |= 1
+		}
 	}
 	m.Recipients = append(m.Recipients, Recipient{Address: to, OrigTo: origTo})
 	if st != nil {
@@ -1016,6 +1035,10 @@ func (m *Message) addRecipient(to, origTo string) *Recipient {
 	}
 	return &m.Recipients[len(m.Recipients)-1]
 }
+
+// maxPresized bounds the recipients room made from nrcpt= (a hostile
+// nrcpt=100000000 must not allocate gigabytes); past it the slice grows.
+const maxPresized = 256
 
 // classify asks the Classifier, remembering its answers for the exact
 // same input: a deferred recipient is retried with the same reply for
@@ -1123,7 +1146,7 @@ func (c *Correlator) delivery(ev *parser.Event, host string, t time.Time) {
 		}
 	}
 	var child []byte
-	if st == StatusSent && localRelay(ev.Relay) {
+	if st == StatusSent && c.localRelay(at.Relay, ev.Relay) {
 		if q := queuedAs(ev.Reason); q != nil && !bytes.Equal(q, ev.QueueID) {
 			child = q
 			at.QueuedAs = string(q)
@@ -1145,6 +1168,20 @@ func (c *Correlator) delivery(ev *parser.Event, host string, t time.Time) {
 	if child != nil {
 		c.link(m, host, child, t)
 	}
+}
+
+// localRelay is localRelay(b) for the interned relay s (the same
+// bytes), remembered by the identity of s: most deliveries go to a few
+// relays, and the test scanned each relay= value byte by byte.
+func (c *Correlator) localRelay(s string, b []byte) bool {
+	if len(s) == 0 {
+		return localRelay(b)
+	}
+	e := &c.relayLocal[(strID(s)>>4)&(uintptr(len(c.relayLocal))-1)]
+	if !sameStr(e.relay, s) {
+		e.relay, e.local = s, localRelay(b)
+	}
+	return e.local
 }
 
 func domainBytes(addr []byte) []byte {

@@ -1,6 +1,9 @@
 package correlate
 
 import (
+	"math"
+	"math/rand/v2"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +72,92 @@ func TestSameID(t *testing.T) {
 		{"4A5F6C200C", "5A5F6C200C"}, {"4A5F6C200C", "4A5F6C200"}, {"4Y0flr2HlXzPjW8", "4Y0flr2HlXzPjW8"}} {
 		if got, want := sameID(c[0], []byte(c[1])), c[0] == c[1]; got != want {
 			t.Errorf("sameID(%q, %q) = %v", c[0], c[1], got)
+		}
+	}
+}
+
+func TestBucketOfIsSearchFloat64s(t *testing.T) {
+	vals := []float64{0, -0.0, -1, math.NaN(), math.Inf(1), math.Inf(-1), math.MaxFloat64, math.SmallestNonzeroFloat64, 1e-300, 229138, 0.005, 0.23}
+	for _, b := range DelayBounds {
+		vals = append(vals, b, math.Nextafter(b, 0), math.Nextafter(b, math.Inf(1)), b/2, b*1.5)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 10000; i++ {
+		vals = append(vals, r.Float64()*r.Float64()*600000, r.ExpFloat64())
+	}
+	for _, v := range vals {
+		if got, want := bucketOf(v), sort.SearchFloat64s(DelayBounds[:], v); got != want {
+			t.Errorf("bucketOf(%v) = %d, want %d", v, got, want)
+		}
+	}
+}
+
+// The front table's hash only places strings: whatever it does (here a
+// table of 4 slots, so most strings share one), get returns the bytes
+// it was given, and the same string for the same bytes while it holds it.
+func TestInternerFront(t *testing.T) {
+	in := newInterner(1<<10, 4)
+	r := rand.New(rand.NewPCG(3, 4))
+	var words [][]byte
+	for n := 0; n < 40; n++ {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = "ab\x00\xff"[r.IntN(4)]
+		}
+		words = append(words, b, append([]byte("x"), b...), append(b, 'y'))
+	}
+	first := map[string]string{}
+	for i := 0; i < 20000; i++ {
+		b := words[r.IntN(len(words))]
+		got := in.get(b)
+		if got != string(b) {
+			t.Fatalf("get(%q) = %q", b, got)
+		}
+		if len(b) == 0 {
+			continue
+		}
+		if f, ok := first[got]; ok && !sameStr(f, got) {
+			t.Fatalf("get(%q) returned a second copy", b)
+		} else if !ok {
+			first[got] = got
+		}
+	}
+	if frontHash([]byte("mail.example.com[192.0.2.1]:25"), 1) == frontHash([]byte("mail.example.com[192.0.2.2]:25"), 1) {
+		t.Error("frontHash ignores the last bytes")
+	}
+}
+
+func TestHasUpper(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var cases [][]byte
+	for n := 0; n < 40; n++ {
+		for k := 0; k < 200; k++ {
+			b := make([]byte, n)
+			for i := range b {
+				switch r.IntN(4) {
+				case 0:
+					b[i] = byte(r.IntN(256))
+				case 1:
+					b[i] = "@Z[`az{\\x80\\xc1\\xdaAB"[r.IntN(13)]
+				default:
+					b[i] = byte('a' + r.IntN(26))
+				}
+			}
+			cases = append(cases, b)
+		}
+	}
+	for c := 0; c < 256; c++ {
+		cases = append(cases, []byte(strings.Repeat("x", c%9)+string(rune(0))+strings.Repeat("y", 7)), []byte{byte(c)}, []byte(strings.Repeat("a", c%16)+string([]byte{byte(c)})+"aaaaaaaa"))
+	}
+	for _, b := range cases {
+		want := false
+		for _, c := range b {
+			if c >= 'A' && c <= 'Z' {
+				want = true
+			}
+		}
+		if got := hasUpper(b); got != want {
+			t.Fatalf("hasUpper(%q) = %v, want %v", b, got, want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"bytes"
+	"encoding/binary"
 	"hash/maphash"
 )
 
@@ -193,19 +194,46 @@ func localRelay(relay []byte) bool {
 type interner struct {
 	m     map[string]string
 	max   int
-	seed  maphash.Seed
+	key   uint64   // random, mixed into frontHash
 	front []string // len is a power of two
 }
 
 func newInterner(max, front int) *interner {
-	return &interner{m: make(map[string]string, 64), max: max, seed: maphash.MakeSeed(), front: make([]string, front)}
+	// The key comes from a seeded hash, so that two runs (and two
+	// interners) place the same strings differently.
+	key := maphash.String(maphash.MakeSeed(), "interner")
+	return &interner{m: make(map[string]string, 64), max: max, key: key, front: make([]string, front)}
+}
+
+// frontHash places b in the front table: the length and three 8-byte
+// words (the first, the middle and the last), mixed with key. It reads at
+// most 24 bytes where maphash read them all (relays, domains and
+// reasons are tens to hundreds of bytes), and it need not resist
+// collisions: a slot holds one string and is checked in full, so two
+// strings that share a slot cost a lookup in the map, as a miss does.
+func frontHash(b []byte, key uint64) uint64 {
+	n := len(b)
+	x := uint64(n) ^ key
+	if n >= 8 {
+		x ^= binary.LittleEndian.Uint64(b)
+		x = (x ^ x>>29) * 0xbf58476d1ce4e5b9
+		x ^= binary.LittleEndian.Uint64(b[(n-8)/2:])
+		x = (x ^ x>>29) * 0x94d049bb133111eb
+		x ^= binary.LittleEndian.Uint64(b[n-8:])
+	} else {
+		for _, c := range b {
+			x = x<<8 ^ x>>56 ^ uint64(c)
+		}
+	}
+	x = (x ^ x>>31) * 0x9e3779b97f4a7c15
+	return x ^ x>>29
 }
 
 func (in *interner) get(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	slot := &in.front[maphash.Bytes(in.seed, b)&uint64(len(in.front)-1)]
+	slot := &in.front[frontHash(b, in.key)&uint64(len(in.front)-1)]
 	if s := *slot; len(s) == len(b) && s == string(b) {
 		return s
 	}
@@ -219,6 +247,32 @@ func (in *interner) get(b []byte) string {
 	}
 	*slot = s
 	return s
+}
+
+// hasUpper reports whether b holds an ASCII upper-case letter, eight
+// bytes at a time: every recipient domain is looked at, and most have
+// none.
+func hasUpper(b []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		// A byte below 0x80 plus 0x3f reaches 0x80 from 'A' on, plus
+		// 0x25 from 'Z'+1 on, without a carry into the next byte; a
+		// word with a byte from 0x80 on is looked at byte by byte.
+		if w&highs != 0 {
+			break
+		}
+		if (w+0x3f*ones)&^(w+0x25*ones)&highs != 0 {
+			return true
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // tokens interns the few distinct short words a field takes (daemon,
@@ -246,14 +300,7 @@ func (t *tokens) get(b []byte) string {
 
 // lower returns the interned lower-case form of b.
 func (in *interner) lower(b []byte, scratch *[]byte) string {
-	upper := false
-	for _, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			upper = true
-			break
-		}
-	}
-	if !upper {
+	if !hasUpper(b) {
 		return in.get(b)
 	}
 	s := (*scratch)[:0]
