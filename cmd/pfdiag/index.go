@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -76,6 +78,19 @@ func (f *indexFlags) open(e *env, readOnly bool) (correlate.Index, error) {
 		return nil, err
 	}
 	return idx, nil
+}
+
+// absent returns the directory of an on-disk index that does not exist
+// yet (open will create it), or "".
+func (f *indexFlags) absent(e *env) string {
+	dir, err := f.path(e)
+	if err != nil || dir == memoryIndex {
+		return ""
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	return dir
 }
 
 // parseRetain reads 30d, 2w, 12h, 90m (and any time.ParseDuration form);
