@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/pfdiag/pfdiag/correlate"
 	"github.com/pfdiag/pfdiag/correlate/badgerindex"
+	"github.com/pfdiag/pfdiag/correlate/memindex"
 	"github.com/pfdiag/pfdiag/parser/input"
 )
 
@@ -112,4 +115,86 @@ func cpuTime() int64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// recorder is a correlate.Index that keeps what an ingest writes (the
+// batches of finished messages and the checkpoints, in order) on top of
+// an in-memory index, for BenchmarkIndexWrite to replay.
+type recorder struct {
+	correlate.Index
+	ops []recordedOp
+}
+
+type recordedOp struct {
+	msgs []*correlate.Message
+	cp   *correlate.Checkpoint
+}
+
+func (r *recorder) Append(ctx context.Context, msgs []*correlate.Message) error {
+	r.ops = append(r.ops, recordedOp{msgs: slices.Clone(msgs)})
+	return r.Index.Append(ctx, msgs)
+}
+
+func (r *recorder) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
+	c := *cp
+	c.Open, c.Closed, c.Hours, c.Sources, c.State = slices.Clone(c.Open), slices.Clone(c.Closed), slices.Clone(c.Hours), slices.Clone(c.Sources), slices.Clone(c.State)
+	r.ops = append(r.ops, recordedOp{cp: &c})
+	return r.Index.Commit(ctx, cp)
+}
+
+// BenchmarkIndexWrite replays what ingesting a genlog sample writes into
+// the index (recorded once, beforehand) into a fresh on-disk index: the
+// index's own work alone (encoding, chunk files, Badger, close), without
+// parsing or correlation. cpu-ns/line is per line of the sample.
+func BenchmarkIndexWrite(b *testing.B) {
+	path := benchInput(b)
+	rec := &recorder{Index: memindex.New()}
+	in, err := correlate.NewIngester(context.Background(), rec, correlate.IngestOptions{
+		Correlator: correlate.Options{Classify: func(reason, daemon, status, dsn, relay, domain string) string { return "unclassified" }},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := input.Open(path, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := in.Read(context.Background(), f)
+	f.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec.Index = nil // only the recording is needed now
+	runtime.GC()
+	b.ReportAllocs()
+	var elapsed time.Duration
+	var cpu int64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := b.TempDir()
+		b.StartTimer()
+		t0, c0 := time.Now(), cpuTime()
+		ctx := context.Background()
+		idx, err := badgerindex.Open(dir, badgerindex.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, op := range rec.ops {
+			if op.cp != nil {
+				err = idx.Commit(ctx, op.cp)
+			} else {
+				err = idx.Append(ctx, op.msgs)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := idx.Close(); err != nil {
+			b.Fatal(err)
+		}
+		elapsed += time.Since(t0)
+		cpu += cpuTime() - c0
+	}
+	b.ReportMetric(float64(res.Lines)*float64(b.N)/elapsed.Seconds(), "lines/s")
+	b.ReportMetric(float64(cpu)/float64(res.Lines*int64(b.N)), "cpu-ns/line")
 }
