@@ -9,9 +9,9 @@
 // operational findings, the severity, daemon and text of a warning:, error:,
 // fatal: or panic: line.
 //
-// Out: a Diagnosis. Classification is data: an embedded, commented YAML rule
-// file (default.yaml) that users extend or override with their own files
-// (New). A small pure matcher tries the rules in priority order; the first
+// Out: a Diagnosis. Classification is data: a commented YAML rule file
+// (default.yaml, compiled in as Go data by a test so that no run parses it)
+// that users extend or override with their own files (New). A small pure matcher tries the rules in priority order; the first
 // match wins, nothing matching gives "unclassified" with the reply code and
 // enhanced status code kept. Results are cached by a normalised form of the
 // text (addresses, IPs, IDs, long numbers and bracketed host names masked), so
