@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -497,7 +498,14 @@ func (l *loader) engine() (*Engine, error) {
 	if _, ok := e.cats[Unclassified]; !ok {
 		return nil, &ParseError{File: DefaultFile, Err: errors.New("no unclassified category")}
 	}
-	index := map[string]int{}
+	nphrases := 0
+	for _, r := range l.rules {
+		if r != nil {
+			nphrases += len(r.Any) + len(r.All) + len(r.None)
+		}
+	}
+	index := make(map[string]int, nphrases)
+	e.phrases = make([]string, 0, nphrases)
 	phrase := func(p string) int {
 		if i, ok := index[p]; ok {
 			return i
@@ -521,8 +529,10 @@ func (l *loader) engine() (*Engine, error) {
 		for _, p := range r.None {
 			c.none = append(c.none, phrase(p))
 		}
-		if r.Regexp != "" {
-			c.re = regexp.MustCompile(r.Regexp)
+		if src := r.Regexp; src != "" {
+			// Checked when the rule was loaded (and default.yaml's by
+			// TestDefaultLoaded): compiling cannot fail.
+			c.re = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(src) })
 		}
 		var groups []string
 		if r.Extract != "" {

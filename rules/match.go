@@ -9,8 +9,8 @@ import (
 // compiled is a Rule prepared for matching.
 type compiled struct {
 	Rule
-	any, all, none []int // indices into Engine.phrases
-	re             *regexp.Regexp
+	any, all, none []int                 // indices into Engine.phrases
+	re             func() *regexp.Regexp // compiled on first use: most texts never reach a rule's regexp
 	extract        *regexp.Regexp
 	fix            tmpl
 	fixVaries      bool
@@ -220,7 +220,7 @@ func (m *matchState) matches(r *compiled) bool {
 			return false
 		}
 	}
-	if r.re != nil && !r.re.MatchString(m.text) {
+	if r.re != nil && !r.re().MatchString(m.text) {
 		return false
 	}
 	return true
