@@ -47,8 +47,12 @@
 // (hours, postings) go to the value log, so the LSM tree holds little more
 // than keys: 4 MB memtables (×2) last for millions of lines, compactions stay
 // cheap, and no block or index cache is needed (tables are read through
-// their memory map, uncompressed). Value-log files are 16 MB because the
-// one being written stays resident (it is written through mmap).
+// their memory map, uncompressed). The value log is written through mmap,
+// but what each checkpoint wrote is dropped from the resident set at its
+// commit (releaseMapped) and its writeback started then: so the files can
+// be 32 MB, which a 1M-line ingest (28 MB of values) does not fill, instead
+// of rotating (and msyncing the full file on Badger's write goroutine) in
+// the middle of the run. Peak RSS at 5M lines is unchanged (122-126 MB).
 package badgerindex
 
 import (
@@ -192,7 +196,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		WithNumCompactors(2).
 		WithBlockCacheSize(0).
 		WithIndexCacheSize(0).
-		WithValueLogFileSize(16 << 20).
+		WithValueLogFileSize(32 << 20).
 		WithValueThreshold(1 << 10).
 		WithCompression(options.None)
 	db, err := badger.Open(bo)
