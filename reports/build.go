@@ -103,6 +103,10 @@ type Builder struct {
 	// (every attempt of a message has its sender).
 	msgSender   *senderAcc
 	msgSenderOK bool
+	// Whether the message's SASL user was given to its sender's record:
+	// the first attempt with a record does it, for the whole message
+	// (the later ones would find it there).
+	msgSASL bool
 
 	// The hour of the last attempt (attempts come roughly in time order).
 	lastSlot  int64
@@ -136,7 +140,7 @@ type destAcc struct {
 	attempts, sent, deferred, bounced, expired int64
 	bytes                                      int64
 	delaySum, delayMax                         float64
-	cats                                       map[string]int64
+	cats                                       []catCount // failures by category: a few per record
 	delays                                     sparseHist
 
 	// A recipient domain's attempts go to the same few relays: its last
@@ -587,7 +591,7 @@ func (b *Builder) AddMessage(m *correlate.Message) {
 	}
 	null := (m.HasSender && m.Sender == "") || m.Origin == correlate.OriginNotification
 	b.msgCats = b.msgCats[:0]
-	b.msgSender, b.msgSenderOK = nil, false
+	b.msgSender, b.msgSenderOK, b.msgSASL = nil, false, false
 	inScope := false
 	m.Walk(func(h *correlate.Message) {
 		if f.Instance != "" && h.Instance != f.Instance {
@@ -595,7 +599,7 @@ func (b *Builder) AddMessage(m *correlate.Message) {
 		}
 		for i := range h.Recipients {
 			r := &h.Recipients[i]
-			dom := correlate.Domain(r.Address)
+			dom := domainOf(r.Address)
 			if b.domain != "" && dom != b.domain {
 				continue
 			}
@@ -647,7 +651,7 @@ func (b *Builder) receivedMsg(m *correlate.Message) {
 		a.count++
 		a.bytes += m.Size
 	}
-	d := correlate.Domain(m.Sender)
+	d := domainOf(m.Sender)
 	if m.Sender == "" {
 		d = "<>"
 	} else if d == "" {
@@ -748,11 +752,37 @@ func (d *destAcc) add(a *correlate.Attempt, size int64, delayKey int) {
 		d.expired++
 	}
 	if a.Status.Failed() && a.Category != "" {
-		if d.cats == nil {
-			d.cats = map[string]int64{}
-		}
-		d.cats[a.Category]++
+		d.cats = countCat(d.cats, a.Category)
 	}
+}
+
+// catCount is a category's count in a destAcc: a slice searched in
+// order instead of a map, since a domain or relay fails in a few
+// categories only (a map lookup hashed the name and read scattered
+// memory on every failed delivery).
+type catCount struct {
+	cat string
+	n   int64
+}
+
+// countCat adds one to cat's count in cs.
+func countCat(cs []catCount, cat string) []catCount {
+	for i := range cs {
+		if cs[i].cat == cat {
+			cs[i].n++
+			return cs
+		}
+	}
+	return append(cs, catCount{cat, 1})
+}
+
+// catMap returns cs as a map, as topCounts takes.
+func catMap(cs []catCount) map[string]int64 {
+	m := make(map[string]int64, len(cs))
+	for _, c := range cs {
+		m[c.cat] += c.n
+	}
+	return m
 }
 
 func (b *Builder) attempt(m, h *correlate.Message, r *correlate.Recipient, a *correlate.Attempt, dom string, null bool) {
@@ -840,8 +870,11 @@ func (b *Builder) attempt(m, h *correlate.Message, r *correlate.Recipient, a *co
 		case correlate.StatusExpired:
 			sa.expired++
 		}
-		if u := m.Client.SASLUser; u != "" && len(sa.sasl) < 3 && !slices.Contains(sa.sasl, u) {
-			sa.sasl = append(sa.sasl, u)
+		if !b.msgSASL {
+			b.msgSASL = true
+			if u := m.Client.SASLUser; u != "" && len(sa.sasl) < 3 && !slices.Contains(sa.sasl, u) {
+				sa.sasl = append(sa.sasl, u)
+			}
 		}
 	}
 
@@ -1016,6 +1049,28 @@ func (b *Builder) outcomes(m *correlate.Message) {
 	for _, cat := range b.msgCats {
 		b.cats[cat].messages++
 	}
+}
+
+// domainOf is correlate.Domain (the lower-cased part after the last @,
+// "" without one) in one pass from the end instead of two: it runs for
+// every recipient and sender the report counts.
+func domainOf(addr string) string {
+	upper := false
+	for i := len(addr) - 1; i >= 0; i-- {
+		switch c := addr[i]; {
+		case c == '@':
+			if i == len(addr)-1 {
+				return ""
+			}
+			if upper {
+				return strings.ToLower(addr[i+1:])
+			}
+			return addr[i+1:]
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		}
+	}
+	return ""
 }
 
 // ratio is n/d, 0 when d is 0.

@@ -127,3 +127,28 @@ func TestArrivalSlotIsTheZone(t *testing.T) {
 		}
 	}
 }
+
+// TestDomainOf: the report's one-pass domainOf gives what
+// correlate.Domain gives.
+func TestDomainOf(t *testing.T) {
+	for _, addr := range []string{
+		"", "@", "a@", "@b", "user@Example.COM", "user@example.com", "USER@example.com",
+		"a@b@C.d", "no-at-all", "Mixed@Case@Host.Example", "x@\u00c9xample.com", "x@ex\u00e4mple.ORG",
+		"\"q@uoted\"@dom.ain", "trailing@dot.", "A@", "@A",
+	} {
+		if got, want := domainOf(addr), correlate.Domain(addr); got != want {
+			t.Errorf("domainOf(%q) = %q, want %q", addr, got, want)
+		}
+	}
+	const alphabet = "aZ@.\xc3\x89-"
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		b := make([]byte, rng.IntN(8))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		if got, want := domainOf(string(b)), correlate.Domain(string(b)); got != want {
+			t.Fatalf("domainOf(%q) = %q, want %q", b, got, want)
+		}
+	}
+}

@@ -283,7 +283,7 @@ func (b *Builder) domainRows() []DomainRow {
 	out := top.sorted()
 	for i := range out {
 		d := b.doms[out[i].Domain]
-		out[i].MedianDelay, out[i].Top = d.delays.median(), topCat(d.cats)
+		out[i].MedianDelay, out[i].Top = d.delays.median(), topCat(catMap(d.cats))
 	}
 	return out
 }
@@ -301,7 +301,7 @@ func (b *Builder) relayRows() []RelayRow {
 	out := top.sorted()
 	for i := range out {
 		d := b.relays[out[i].Relay]
-		out[i].MedianDelay, out[i].Top = d.delays.median(), topCat(d.cats)
+		out[i].MedianDelay, out[i].Top = d.delays.median(), topCat(catMap(d.cats))
 	}
 	return out
 }
