@@ -88,12 +88,23 @@ func cmdAnalyze(ctx context.Context, e *env, args []string) error {
 		idx.Close()
 		return fmt.Errorf("interrupted; the index holds everything read up to there (pfdiag report shows it)")
 	}
-	var r *reports.Report
 	if fresh {
-		r = t.report()
-	} else {
-		r, err = reports.FromIndex(ctx, idx, opts)
+		// The tee'd report no longer needs the index: it is finished and
+		// rendered while the index closes (which syncs its files), not
+		// after. It is written only once the index is closed, as below.
+		out := make(chan *rendered, 1)
+		go func() { out <- rf.render(e, t.report()) }()
+		err := idx.Close()
+		rd := <-out
+		if err != nil {
+			return errors.Join(runErr, err)
+		}
+		if err := rf.writeRendered(e, rd); err != nil {
+			return errors.Join(runErr, err)
+		}
+		return runErr
 	}
+	r, err := reports.FromIndex(ctx, idx, opts)
 	if cerr := idx.Close(); err == nil {
 		err = cerr
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -148,18 +149,56 @@ func useColor(e *env, w io.Writer) bool {
 // write renders the report to stdout or -o FILE. A file is written next
 // to its final name and renamed, so a failed run never leaves half a report.
 func (f *reportFlags) write(e *env, r *reports.Report) error {
-	render := func(w io.Writer, color bool) error {
-		switch f.format {
-		case "json":
-			return reports.WriteJSON(w, r)
-		case "markdown", "md":
-			return reports.WriteMarkdown(w, r)
-		case "html":
-			return reports.WriteHTML(w, r)
-		}
-		return reports.WriteText(w, r, reports.TextOptions{Color: color})
+	return f.writeWith(e, func(w io.Writer, color bool) error { return f.renderTo(w, r, color) })
+}
+
+// renderTo renders r in the chosen format.
+func (f *reportFlags) renderTo(w io.Writer, r *reports.Report, color bool) error {
+	switch f.format {
+	case "json":
+		return reports.WriteJSON(w, r)
+	case "markdown", "md":
+		return reports.WriteMarkdown(w, r)
+	case "html":
+		return reports.WriteHTML(w, r)
 	}
-	if f.output == "" || f.output == "-" {
+	return reports.WriteText(w, r, reports.TextOptions{Color: color})
+}
+
+// rendered is a report rendered ahead of writing (render, writeRendered).
+type rendered struct {
+	buf bytes.Buffer
+	err error
+}
+
+// render renders r into memory as write would write it, to be written
+// later by writeRendered.
+func (f *reportFlags) render(e *env, r *reports.Report) *rendered {
+	rd := &rendered{}
+	color := false
+	if f.toStdout() {
+		color = useColor(e, e.stdout)
+	}
+	rd.err = f.renderTo(&rd.buf, r, color)
+	return rd
+}
+
+// writeRendered writes what render made, as write does.
+func (f *reportFlags) writeRendered(e *env, rd *rendered) error {
+	return f.writeWith(e, func(w io.Writer, _ bool) error {
+		if rd.err != nil {
+			return rd.err
+		}
+		_, err := w.Write(rd.buf.Bytes())
+		return err
+	})
+}
+
+func (f *reportFlags) toStdout() bool { return f.output == "" || f.output == "-" }
+
+// writeWith writes to stdout or -o FILE with render.
+func (f *reportFlags) writeWith(e *env, render func(w io.Writer, color bool) error) error {
+	if f.toStdout() {
 		return render(e.stdout, useColor(e, e.stdout))
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(f.output), "."+filepath.Base(f.output)+".*")
