@@ -57,6 +57,7 @@ func FuzzClassify(f *testing.F) {
 				t.Fatalf("finding=%v: prefiltered matcher chose %q, the plain loop %q", finding, fast, plain)
 			}
 		}
+		checkNormalise(t, reason)
 		var fa facts
 		if n := normalise(nil, reason, &fa); len(n) > 3*len(reason)+8 {
 			t.Fatalf("normalised text grew: %d -> %d", len(reason), len(n))

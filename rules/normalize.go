@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -186,20 +187,18 @@ func appendLower(b []byte, s string) []byte {
 	return b
 }
 
-// plainByte marks the bytes normalise copies as they are (lower-cased):
-// everything but digits, white space, control bytes and the characters
-// that start a masked item (< [ @ =).
-var plainByte, lowerByte = func() (p [256]bool, l [256]byte) {
+// plainLower maps the bytes normalise copies as they are to their lower
+// case, and every other byte to 0: digits, white space, control bytes and
+// the characters that start a masked item (< [ @ =).
+var plainLower = func() (l [256]byte) {
 	for c := 0; c < 256; c++ {
-		l[c] = byte(c)
-		if 'A' <= c && c <= 'Z' {
-			l[c] = byte(c + 'a' - 'A')
-		}
 		switch {
 		case c < 0x20 || c == 0x7f, '0' <= c && c <= '9':
 		case c == '\t', c == '\n', c == '\r', c == '<', c == '[', c == '@', c == '=':
+		case 'A' <= c && c <= 'Z':
+			l[c] = byte(c + 'a' - 'A')
 		default:
-			p[c] = true
+			l[c] = byte(c)
 		}
 	}
 	return
@@ -332,14 +331,24 @@ func normalise(dst []byte, s string, f *facts) []byte {
 	i := 0
 	for i < len(s) {
 		c := s[i]
-		if plainByte[c] && (c != ' ' || (len(dst) > start && dst[len(dst)-1] != ' ')) {
+		if l := plainLower[c]; l != 0 && (c != ' ' || (len(dst) > start && dst[len(dst)-1] != ' ')) {
 			// Fast path: a run of letters, punctuation and single spaces
-			// is copied and lower-cased in one go (most of any text).
+			// is copied and lower-cased in one pass (most of any text),
+			// into room made once for the rest of s: the run is at most
+			// that long.
+			at := len(dst)
+			if cap(dst)-at < len(s)-i {
+				dst = slices.Grow(dst, len(s)-i)
+			}
+			b := dst[at : at+len(s)-i]
+			b[0] = l
 			j := i + 1
-			for j < len(s) && plainByte[s[j]] {
-				if s[j] == ' ' && s[j-1] == ' ' {
-					break // white space to collapse
+			for j < len(s) {
+				l := plainLower[s[j]]
+				if l == 0 || (l == ' ' && s[j-1] == ' ') {
+					break // not plain, or white space to collapse
 				}
+				b[j-i] = l
 				j++
 			}
 			k := j
@@ -350,12 +359,7 @@ func normalise(dst []byte, s string, f *facts) []byte {
 					k--
 				}
 			}
-			at := len(dst)
-			dst = append(dst, s[i:k]...)
-			b := dst[at:]
-			for n, c := range b {
-				b[n] = lowerByte[c]
-			}
+			dst = dst[:at+k-i]
 			i = k
 			if k < j {
 				i, dst = token(dst, s, i, f, codeStr, start)
