@@ -24,9 +24,7 @@ import (
 //	}
 //
 // Events (and their byte slices) are valid until the next call to Next.
-// The caller must not change them: they are reused for later lines, and
-// cleared of only what the parser set. It yields exactly the events a
-// Reader with the same Options yields.
+// It yields exactly the events a Reader with the same Options yields.
 type BatchReader struct {
 	opts    Options
 	src     io.Reader
@@ -355,11 +353,10 @@ func emitNoTime(line []byte, tooLong bool, ev *Event) {
 	ParseInto(line, ev)
 }
 
-// emitBatch is emitNoTime for a batch's events, which only the batch
-// writes (the consumer must not change them): they are cleared by
-// zones, not whole. hint is the block's last classic timestamp.
+// emitBatch is emitNoTime for a batch's lines, with hint, the block's
+// last classic timestamp (see stampHint).
 func emitBatch(line []byte, tooLong bool, ev *Event, hint *stampHint) {
-	ev.clear()
+	ev.reset()
 	if tooLong {
 		ev.Kind = KindMalformed
 		ev.Raw = line

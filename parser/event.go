@@ -102,17 +102,14 @@ func (s *Stamp) Valid() bool { return s.Month != 0 || s.fromEpoch }
 //
 // Typed fields, not a map, keep the hot path free of allocations.
 type Event struct {
-	// The header fields come first, then the others in groups (zones)
-	// by the kinds of line that set them. A consumer reads events a
-	// worker parsed on another core, and a BatchReader clears for the
-	// next line only the header and the zones its last line's kind may
-	// have set (see clear): a line then touches a few of the Event's
-	// 1 KiB, not all of it. Stamp, Time, Line and End, which a
+	// The header fields come first and the delivery fields next, apart
+	// from the rest: a consumer reads events a worker parsed on another
+	// core, and these are the ones it reads for nearly every line, so
+	// they share a few cache lines. Stamp, Time, Line and End, which a
 	// BatchReader's Next reads or sets for every line, are first of all.
 	// The order is not part of the API.
 	Kind     Kind
 	TooLong  bool      // the line exceeded Options.MaxLineLen; Raw holds its head
-	zones    zone      // the zones this line's kind may have set (kindZones)
 	PID      int       //
 	Time     time.Time // zero until resolved by a Clock (Reader does it)
 	Line     int64     // 1-based line number in its input (set by the readers)
@@ -124,32 +121,20 @@ type Event struct {
 	QueueID  []byte    // queue ID, "NOQUEUE", or empty
 	Program  []byte    // syslog tag as logged: "postfix-out/submission/smtpd"
 	Service  []byte    // master.cf service between instance and daemon: "submission"; empty if none
-	Msg      []byte    // the text after "tag[pid]: " (including any queue ID)
-	Raw      []byte    // the whole line, without line terminator
-	Reason   []byte    // text in the parentheses after status= (outer parentheses removed); reject/warning/session text
-	scratch  []byte    // journald: MESSAGE, host and tag decoded here
 
 	// Delivery status (Kind == KindDelivery; Status also for KindExpired).
-	// Zone zoneDelivery.
 	Relay     []byte // "mx.example.com[192.0.2.1]:25", "local", "none"
 	DSN       []byte // "4.7.1"
 	Status    []byte // "sent", "deferred", "bounced", "expired", "force-expired", "undeliverable", "SOFTBOUNCE"…
-	To        []byte
-	OrigTo    []byte
+	Reason    []byte // text in the parentheses after status= (outer parentheses removed); reject/warning/session text
 	Delay     float64
 	Delays    [4]float64 // a/b/c/d of delays=
 	HasDelays bool
 	ConnUse   int
 
-	// Client side (connect, disconnect, client=, reject, postscreen…).
-	// Zone zoneClient.
-	ClientHost []byte // "mail-ed11-f18.google.com" or "unknown"
-	ClientIP   []byte // "209.85.218.18", "2001:db8::1"
-	ClientPort int
-	SASLMethod []byte
-	SASLUser   []byte
-
-	// Envelope. Zone zoneEnvelope.
+	// Envelope.
+	To        []byte
+	OrigTo    []byte
 	From      []byte // sender address without <>; empty for the null sender
 	HasFrom   bool   // from=<…> was present (tells <> from absent)
 	Resent    bool   // MessageID is a resent-message-id
@@ -159,15 +144,20 @@ type Event struct {
 	MessageID []byte // message-id or resent-message-id value (with <> as logged)
 	UID       int    // pickup uid=
 
-	// Checks and rejects (Kind == KindReject) and sessions. Zone zoneCheck.
+	// Client side (connect, disconnect, client=, reject, postscreen…).
+	ClientHost []byte // "mail-ed11-f18.google.com" or "unknown"
+	ClientIP   []byte // "209.85.218.18", "2001:db8::1"
+	ClientPort int
+	SASLMethod []byte
+	SASLUser   []byte
+
+	// Checks and rejects (Kind == KindReject) and sessions.
 	Action   []byte // reject, discard, hold, filter, warn, redirect, milter-reject, warning (header_checks WARN)…
 	Stage    []byte // RCPT, MAIL, CONNECT, EHLO, DATA, END-OF-MESSAGE, header, body, BDAT…
 	Code     int    // SMTP reply code (550) when the text starts with one
 	Enhanced []byte // enhanced status code "5.7.1" when present
 	Proto    []byte
 	Helo     []byte
-
-	// The rest: zone zoneOther.
 
 	// Notifications (bounce) and re-injection.
 	NewQueueID []byte // the queue ID of the notification (bounce) or of postsuper's target
@@ -182,52 +172,12 @@ type Event struct {
 	// Postscreen verdict ("PASS NEW", "PREGREET", "DNSBL", …), dnsblog list.
 	Verdict []byte
 	List    []byte // dnsblog/postscreen DNSBL domain
-}
 
-// A zone is a set of groups of Event fields outside the header.
-type zone uint8
+	// The line itself.
+	Msg []byte // the text after "tag[pid]: " (including any queue ID)
+	Raw []byte // the whole line, without line terminator
 
-const (
-	zoneDelivery zone = 1 << iota // Relay … ConnUse
-	zoneClient                    // ClientHost … SASLUser
-	zoneEnvelope                  // From … UID
-	zoneCheck                     // Action … Helo
-	zoneOther                     // NewQueueID … List
-	zoneAll      = zoneDelivery | zoneClient | zoneEnvelope | zoneCheck | zoneOther
-)
-
-// kindZones are the zones a line of each kind may set, besides the
-// header: what the parsers below write for it. TestKindZones and
-// FuzzParse check that a parsed line leaves every other zone empty, so
-// clearing only these zones gives the same Event as clearing all. A line
-// not understood (KindUnknown) may have set anything a parser of any
-// kind sets before it gave up.
-var kindZones = [numKinds]zone{
-	KindMalformed:    0,
-	KindUnknown:      zoneAll,
-	KindForeign:      0,
-	KindConnect:      zoneClient,
-	KindDisconnect:   zoneClient,
-	KindSession:      zoneClient | zoneCheck,
-	KindTLS:          zoneDelivery | zoneClient,
-	KindClient:       zoneClient,
-	KindReject:       zoneDelivery | zoneClient | zoneEnvelope | zoneCheck,
-	KindMessageID:    zoneEnvelope,
-	KindQueued:       zoneEnvelope,
-	KindRemoved:      0,
-	KindExpired:      zoneDelivery | zoneEnvelope,
-	KindSkipped:      0,
-	KindDelivery:     zoneDelivery,
-	KindNotification: zoneOther,
-	KindPostsuper:    zoneCheck,
-	KindPickup:       zoneEnvelope,
-	KindPostscreen:   zoneClient | zoneOther,
-	KindDNSBL:        zoneClient | zoneOther,
-	KindStats:        0,
-	KindWarning:      zoneClient | zoneOther,
-	KindMaster:       zoneCheck | zoneOther,
-	KindConnectError: zoneDelivery,
-	KindInfo:         zoneDelivery | zoneCheck,
+	scratch []byte // journald: MESSAGE, host and tag decoded here
 }
 
 // reset clears the event for reuse, keeping the scratch buffer.
@@ -235,40 +185,6 @@ func (e *Event) reset() {
 	s := e.scratch[:0]
 	*e = Event{}
 	e.scratch = s
-}
-
-// clear is reset for an Event that only this package has written since
-// its last reset (a BatchReader's): it clears the header and the zones
-// e.zones names, which hold everything the last line set. The other
-// zones are already empty; not writing them spares most of the Event's
-// cache lines, which the consumer's core last held.
-func (e *Event) clear() {
-	z := e.zones
-	s := e.scratch[:0]
-	e.Kind, e.TooLong, e.zones, e.PID = 0, false, 0, 0
-	e.Time, e.Line, e.End, e.Stamp = time.Time{}, 0, 0, Stamp{}
-	e.Host, e.Instance, e.Daemon, e.QueueID, e.Program, e.Service = nil, nil, nil, nil, nil, nil
-	e.Msg, e.Raw, e.Reason, e.scratch = nil, nil, nil, s
-	if z == 0 {
-		return
-	}
-	if z&zoneDelivery != 0 {
-		e.Relay, e.DSN, e.Status, e.To, e.OrigTo = nil, nil, nil, nil, nil
-		e.Delay, e.Delays, e.HasDelays, e.ConnUse = 0, [4]float64{}, false, 0
-	}
-	if z&zoneClient != 0 {
-		e.ClientHost, e.ClientIP, e.ClientPort, e.SASLMethod, e.SASLUser = nil, nil, 0, nil, nil
-	}
-	if z&zoneEnvelope != 0 {
-		e.From, e.HasFrom, e.Resent, e.HasUID = nil, false, false, false
-		e.Size, e.Nrcpt, e.MessageID, e.UID = 0, 0, nil, 0
-	}
-	if z&zoneCheck != 0 {
-		e.Action, e.Stage, e.Code, e.Enhanced, e.Proto, e.Helo = nil, nil, 0, nil, nil, nil
-	}
-	if z&zoneOther != 0 {
-		e.NewQueueID, e.Notice, e.Severity, e.Version, e.Verdict, e.List = nil, nil, nil, nil, nil, nil
-	}
 }
 
 // Clone returns a copy whose byte slices no longer alias the line.

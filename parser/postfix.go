@@ -74,15 +74,9 @@ func ParseInto(line []byte, ev *Event) {
 	parseLine(line, ev, nil)
 }
 
-// parseLine is ParseInto on an Event already cleared. It notes in
-// ev.zones what a later clear must empty.
-// prev, when not nil, is the previous line's timestamp (see stampHint).
+// parseLine is ParseInto on an Event already reset. prev, when not nil,
+// is the previous line's timestamp (see stampHint).
 func parseLine(line []byte, ev *Event, prev *stampHint) {
-	parseFields(line, ev, prev)
-	ev.zones = kindZones[ev.Kind]
-}
-
-func parseFields(line []byte, ev *Event, prev *stampHint) {
 	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
 		line = line[:len(line)-1]
 	}

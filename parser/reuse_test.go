@@ -11,51 +11,6 @@ import (
 	"time"
 )
 
-// fieldZones is the zone of every Event field outside the header, as the
-// struct's comments give it: the specification clear and kindZones are
-// checked against.
-var fieldZones = map[string]zone{
-	"Relay": zoneDelivery, "DSN": zoneDelivery, "Status": zoneDelivery, "To": zoneDelivery,
-	"OrigTo": zoneDelivery, "Delay": zoneDelivery, "Delays": zoneDelivery,
-	"HasDelays": zoneDelivery, "ConnUse": zoneDelivery,
-
-	"ClientHost": zoneClient, "ClientIP": zoneClient, "ClientPort": zoneClient,
-	"SASLMethod": zoneClient, "SASLUser": zoneClient,
-
-	"From": zoneEnvelope, "HasFrom": zoneEnvelope, "Resent": zoneEnvelope, "HasUID": zoneEnvelope,
-	"Size": zoneEnvelope, "Nrcpt": zoneEnvelope, "MessageID": zoneEnvelope, "UID": zoneEnvelope,
-
-	"Action": zoneCheck, "Stage": zoneCheck, "Code": zoneCheck, "Enhanced": zoneCheck,
-	"Proto": zoneCheck, "Helo": zoneCheck,
-
-	"NewQueueID": zoneOther, "Notice": zoneOther, "Severity": zoneOther, "Version": zoneOther,
-	"Verdict": zoneOther, "List": zoneOther,
-}
-
-// headerFields are cleared for every line.
-var headerFields = map[string]bool{
-	"Kind": true, "TooLong": true, "zones": true, "PID": true, "Time": true, "Line": true,
-	"End": true, "Stamp": true, "Host": true, "Instance": true, "Daemon": true, "QueueID": true,
-	"Program": true, "Service": true, "Msg": true, "Raw": true, "Reason": true, "scratch": true,
-}
-
-// zoneViolation returns the first field that ev's kind may not set (its
-// zone is not in kindZones), or "".
-func zoneViolation(ev *Event) string {
-	v := reflect.ValueOf(ev).Elem()
-	allowed := kindZones[ev.Kind]
-	for i := 0; i < v.NumField(); i++ {
-		name := v.Type().Field(i).Name
-		if headerFields[name] || v.Field(i).IsZero() {
-			continue
-		}
-		if fieldZones[name]&allowed == 0 {
-			return name
-		}
-	}
-	return ""
-}
-
 // sameParse reports how got (parsed into a reused Event) differs from
 // want (parsed into a new one), or "".
 func sameParse(got, want *Event) string {
@@ -78,41 +33,6 @@ func sameParse(got, want *Event) string {
 // unexported ones included.
 func fieldValue(f reflect.Value) any {
 	return reflect.NewAt(f.Type(), f.Addr().UnsafePointer()).Elem().Interface()
-}
-
-// TestZonesCoverEvent checks that every field is in the header or in
-// exactly one zone, and that clear empties the header and the zones it
-// is told, and nothing else.
-func TestZonesCoverEvent(t *testing.T) {
-	typ := reflect.TypeOf(Event{})
-	for i := 0; i < typ.NumField(); i++ {
-		name := typ.Field(i).Name
-		z, inZone := fieldZones[name]
-		if headerFields[name] == inZone {
-			t.Errorf("field %s: in the header %v, in a zone %v: want exactly one", name, headerFields[name], inZone)
-		}
-		if inZone && (z == 0 || z&(z-1) != 0 || z&^zoneAll != 0) {
-			t.Errorf("field %s: zone %b is not one zone", name, z)
-		}
-	}
-	for z := zone(0); z <= zoneAll; z++ {
-		var ev Event
-		fillAll(reflect.ValueOf(&ev).Elem())
-		ev.zones = z
-		ev.clear()
-		v := reflect.ValueOf(ev)
-		for i := 0; i < typ.NumField(); i++ {
-			name := typ.Field(i).Name
-			isZero := v.Field(i).IsZero()
-			if name == "scratch" {
-				isZero = v.Field(i).Len() == 0 && v.Field(i).Cap() > 0
-			}
-			wantZero := headerFields[name] || fieldZones[name]&z != 0
-			if isZero != wantZero {
-				t.Errorf("zones %05b: field %s empty %v after clear, want %v", z, name, isZero, wantZero)
-			}
-		}
-	}
 }
 
 // fillAll sets every field of a struct value to something not zero.
@@ -149,9 +69,9 @@ func fillAll(v reflect.Value) {
 	}
 }
 
-// zoneLines are every line of the committed and shared corpora, the
+// reuseLines are every line of the committed and shared corpora, the
 // fuzz seeds and a few made to reach each parser's partial paths.
-func zoneLines(t *testing.T) [][]byte {
+func reuseLines(t *testing.T) [][]byte {
 	var lines [][]byte
 	for _, root := range []string{"../testdata/corpus", "../../shared/corpus"} {
 		if root == "../../shared/corpus" && !dirExists(root) {
@@ -203,36 +123,32 @@ func dirExists(p string) bool {
 	return err == nil && st.IsDir()
 }
 
-// TestKindZones checks that no line sets a field outside its kind's
-// zones, and that parsing line after line into one Event by zones gives
-// what parsing each into a new Event gives, in any order.
-func TestKindZones(t *testing.T) {
-	lines := zoneLines(t)
-	for _, l := range lines {
-		var ev Event
-		ParseInto(l, &ev)
-		if f := zoneViolation(&ev); f != "" {
-			t.Errorf("%s line sets %s, outside its zones: %q", ev.Kind, f, l)
-		}
-	}
+// TestReusedEvent checks that parsing line after line into one Event,
+// as a BatchReader does (with the timestamp hint), gives what parsing
+// each into a new Event gives, in any order.
+func TestReusedEvent(t *testing.T) {
+	lines := reuseLines(t)
 	rng := rand.New(rand.NewSource(1))
 	var reused, fresh Event
+	var hint stampHint
 	for i := 0; i < 4*len(lines); i++ {
 		l := lines[rng.Intn(len(lines))]
-		emitBatch(l, false, &reused, nil)
+		if rng.Intn(4) == 0 {
+			l = lines[(i/2)%len(lines)] // runs of neighbouring lines, for the hint
+		}
+		emitBatch(l, false, &reused, &hint)
 		fresh = Event{}
 		ParseInto(l, &fresh)
-		fresh.zones = kindZones[fresh.Kind]
 		if d := sameParse(&reused, &fresh); d != "" {
 			t.Fatalf("%q parsed into a reused event: %s", l, d)
 		}
 	}
 }
 
-func TestZoneLinesReachEveryKind(t *testing.T) {
+func TestReuseLinesReachEveryKind(t *testing.T) {
 	seen := map[Kind]bool{}
 	var ev Event
-	for _, l := range zoneLines(t) {
+	for _, l := range reuseLines(t) {
 		ParseInto(l, &ev)
 		seen[ev.Kind] = true
 	}
@@ -249,8 +165,8 @@ func TestZoneLinesReachEveryKind(t *testing.T) {
 
 // TestReadersAgreeReused runs both readers over the corpora joined and
 // repeated: long enough that a BatchReader reuses each batch's events
-// many times (cleared by zones, with the stamp hint), which the short
-// inputs of the other reader tests never do.
+// many times (with the timestamp hint), which the short inputs of the
+// other reader tests never do.
 func TestReadersAgreeReused(t *testing.T) {
 	var all []byte
 	for _, root := range []string{"../testdata/corpus", "../../shared/corpus"} {
