@@ -257,8 +257,12 @@ type preClassifier struct {
 }
 
 // preCats are a block's categories: "" where the correlator classifies
-// (or nothing is to classify).
-type preCats struct{ cat []string }
+// (or nothing is to classify). tok interns the daemons and DSNs given to
+// the classifier (a block is prepared by one goroutine at a time).
+type preCats struct {
+	cat []string
+	tok tokens
+}
 
 func newPreClassifier(cl Classifier) *preClassifier {
 	return &preClassifier{classify: cl, seed: maphash.MakeSeed(), cache: map[catKey]string{}}
@@ -283,14 +287,14 @@ func (p *preClassifier) prepare(evs []parser.Event, reuse any) any {
 			continue
 		}
 		dom = lowerInto(dom[:0], domainBytes(ev.To))
-		pc.cat[i] = p.category(ev, dom)
+		pc.cat[i] = p.category(ev, dom, &pc.tok)
 	}
 	return pc
 }
 
 // category is Correlator.classify for ev's failed delivery (domain lower
 // case): the same inputs, so the same category.
-func (p *preClassifier) category(ev *parser.Event, domain []byte) string {
+func (p *preClassifier) category(ev *parser.Event, domain []byte, tok *tokens) string {
 	var h maphash.Hash
 	h.SetSeed(p.seed)
 	n := len(ev.Status)
@@ -307,7 +311,7 @@ func (p *preClassifier) category(ev *parser.Event, domain []byte) string {
 	if ok {
 		return cat
 	}
-	cat = p.classify(string(ev.Reason), string(ev.Daemon), string(ev.Status), string(ev.DSN), string(ev.Relay), string(domain))
+	cat = p.classify(string(ev.Reason), tok.get(ev.Daemon), statusWord(ev.Status), tok.get(ev.DSN), string(ev.Relay), string(domain))
 	if cat == "" {
 		cat = Unclassified
 	}
@@ -318,6 +322,17 @@ func (p *preClassifier) category(ev *parser.Event, domain []byte) string {
 	p.cache[key] = cat
 	p.mu.Unlock()
 	return cat
+}
+
+// statusWord is string(b) without an allocation for the failed statuses.
+func statusWord(b []byte) string {
+	switch string(b) {
+	case "deferred":
+		return "deferred"
+	case "bounced":
+		return "bounced"
+	}
+	return string(b)
 }
 
 // lowerInto appends b lower-cased (ASCII) to dst.
