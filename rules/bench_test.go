@@ -186,12 +186,9 @@ func BenchmarkClassifyParallel(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "classifications/s")
 }
 
-// BenchmarkClassifyUncached is the cost per distinct text: the matcher runs
-// on every call (normalise, try the rules in order, render the fix).
-func BenchmarkClassifyUncached(b *testing.B) {
-	ins := benchInputs(b)
-	e := mustDefault(b)
-	// Distinct normalised keys only: what the cache would miss on.
+// distinctKeys keeps the first input of each normalised key: what the
+// caches would miss on.
+func distinctKeys(e *Engine, ins []Input) []Input {
 	seen := map[string]bool{}
 	var distinct []Input
 	for _, in := range ins {
@@ -202,6 +199,15 @@ func BenchmarkClassifyUncached(b *testing.B) {
 			distinct = append(distinct, in)
 		}
 	}
+	return distinct
+}
+
+// BenchmarkClassifyUncached is the cost per distinct text: the matcher runs
+// on every call (normalise, try the rules in order, render the fix).
+func BenchmarkClassifyUncached(b *testing.B) {
+	ins := benchInputs(b)
+	e := mustDefault(b)
+	distinct := distinctKeys(e, ins)
 	b.Logf("%d inputs, %d distinct normalised texts", len(ins), len(distinct))
 	b.SetBytes(reasonBytes(distinct) / int64(len(distinct)))
 	b.ReportAllocs()

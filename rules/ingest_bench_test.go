@@ -104,16 +104,7 @@ func BenchmarkCategoryMiss(b *testing.B) {
 		b.Skip("no log: set PFDIAG_BENCH_LOG or generate " + defaultBenchLog)
 	}
 	e := mustDefault(b)
-	seen := map[string]bool{}
-	var distinct []Input
-	for _, in := range ins {
-		var f facts
-		k := string(e.key(nil, &in, &f))
-		if !seen[k] {
-			seen[k] = true
-			distinct = append(distinct, in)
-		}
-	}
+	distinct := distinctKeys(e, ins)
 	b.SetBytes(reasonBytes(distinct) / int64(len(distinct)))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -157,7 +148,7 @@ func BenchmarkCategoryNormalise(b *testing.B) {
 	reportCPU(b, cpu)
 }
 
-// BenchmarkDefault is loading the embedded rules, as every pfdiag command
+// BenchmarkDefault is loading the default rules, as every pfdiag command
 // does before reading a line.
 func BenchmarkDefault(b *testing.B) {
 	b.ReportAllocs()

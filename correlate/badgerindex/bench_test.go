@@ -84,21 +84,7 @@ func BenchmarkIngest(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		in, err := correlate.NewIngester(context.Background(), idx, correlate.IngestOptions{
-			Correlator: correlate.Options{Classify: func(reason, daemon, status, dsn, relay, domain string) string { return "unclassified" }},
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		f, err := input.Open(path, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		res, err := in.Read(context.Background(), f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		f.Close()
+		res := ingestFile(b, idx, path)
 		if err := idx.Close(); err != nil {
 			b.Fatal(err)
 		}
@@ -108,6 +94,26 @@ func BenchmarkIngest(b *testing.B) {
 	b.ReportMetric(float64(lines)/elapsed.Seconds(), "lines/s")
 	// CPU time per line does not depend on what else runs on the machine.
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(lines), "cpu-ns/line")
+}
+
+// ingestFile reads the file at path into idx with a stand-in classifier.
+func ingestFile(b *testing.B, idx correlate.Index, path string) correlate.FileResult {
+	in, err := correlate.NewIngester(context.Background(), idx, correlate.IngestOptions{
+		Correlator: correlate.Options{Classify: func(reason, daemon, status, dsn, relay, domain string) string { return "unclassified" }},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := input.Open(path, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	res, err := in.Read(context.Background(), f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return res
 }
 
 // cpuTime returns the process's user+system CPU time in nanoseconds.
@@ -149,21 +155,7 @@ func (r *recorder) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 func BenchmarkIndexWrite(b *testing.B) {
 	path := benchInput(b)
 	rec := &recorder{Index: memindex.New()}
-	in, err := correlate.NewIngester(context.Background(), rec, correlate.IngestOptions{
-		Correlator: correlate.Options{Classify: func(reason, daemon, status, dsn, relay, domain string) string { return "unclassified" }},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	f, err := input.Open(path, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	res, err := in.Read(context.Background(), f)
-	f.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
+	res := ingestFile(b, rec, path)
 	rec.Index = nil // only the recording is needed now
 	runtime.GC()
 	b.ReportAllocs()
