@@ -132,6 +132,16 @@ const (
 	hourCompact   = 8 // merge an hour's versions into one beyond this many
 )
 
+// The first byte of an hour key's value: whether the record is the whole
+// hour or what one checkpoint added to it, and where it is. Indexes
+// written before hours went to chunk files hold the record in the value.
+const (
+	hourDelta    = 0 // the record follows
+	hourFull     = 1 // the record follows
+	hourDeltaPtr = 2 // a chunk pointer (chunkPtrVersion…) follows
+	hourFullPtr  = 3
+)
+
 var metaKey = []byte{pMeta}
 
 // LockedError is returned by Open when another process has the index open
@@ -382,6 +392,7 @@ func (x *Index) recover() error {
 		// Hours: keep the versions from the newest committed full one.
 		var hgroup [][]byte
 		var hfull []bool
+		var hptr []*chunkPtr // where the record is, for the versions in chunk files
 		hflush := func() {
 			start := 0
 			for i := range hgroup {
@@ -398,8 +409,11 @@ func (x *Index) recover() error {
 				}
 				idx := binary.BigEndian.Uint64(k[1:9])
 				x.hourVers[idx] = append(x.hourVers[idx], seq)
+				if hptr[i] != nil {
+					live = append(live, *hptr[i])
+				}
 			}
-			hgroup, hfull = hgroup[:0], hfull[:0]
+			hgroup, hfull, hptr = hgroup[:0], hfull[:0], hptr[:0]
 		}
 		var hidx []byte
 		for it.Seek([]byte{pHour}); it.ValidForPrefix([]byte{pHour}); it.Next() {
@@ -414,14 +428,26 @@ func (x *Index) recover() error {
 			}
 			hidx = k[1:9]
 			full := false
+			var ptr *chunkPtr
 			if err := item.Value(func(v []byte) error {
-				full = len(v) > 0 && v[0] == 1
+				if len(v) == 0 {
+					return nil
+				}
+				full = v[0] == hourFull || v[0] == hourFullPtr
+				if v[0] == hourDeltaPtr || v[0] == hourFullPtr {
+					p, err := decodeChunkPtr(v[1:])
+					if err != nil {
+						return fmt.Errorf("hour %x: %w", k[1:], err)
+					}
+					ptr = &p
+				}
 				return nil
 			}); err != nil {
 				return err
 			}
 			hgroup = append(hgroup, k)
 			hfull = append(hfull, full)
+			hptr = append(hptr, ptr)
 		}
 		hflush()
 		return nil
@@ -763,17 +789,8 @@ func (x *Index) commit(job *commitJob) error {
 		newOpen[string(o.base)] = seq
 	}
 	newHours := map[uint64][]uint64{}
-	// The hours' values share one buffer, sized once: the write batch
-	// holds them until Flush, which copies them. See keepBuffer.
-	size := 0
-	for _, h := range job.hours {
-		size += correlate.HourSizeHint(h) + 1
-	}
-	if cap(x.hourBuf) < size {
-		// With room for the next commits' hours, a little larger.
-		x.hourBuf = make([]byte, 0, size+size/4)
-	}
-	x.hourBuf = x.hourBuf[:0]
+	// Each hour is encoded into one reused buffer and written to the
+	// chunk file at once; its key holds where. See keepBuffer.
 	defer func() { x.hourBuf = keepBuffer(x.hourBuf) }()
 	for _, h := range job.hours {
 		idx := hourIdx(h.Start)
@@ -788,7 +805,10 @@ func (x *Index) commit(job *commitJob) error {
 			} else {
 				full.Merge(h)
 			}
-			v := x.hourValue(1, full)
+			v, err := x.hourValue(hourFullPtr, full)
+			if err != nil {
+				return err
+			}
 			if err := wb.SetEntry(x.entry(hourKey(idx, seq), v)); err != nil {
 				return err
 			}
@@ -798,7 +818,10 @@ func (x *Index) commit(job *commitJob) error {
 			newHours[idx] = []uint64{seq}
 			continue
 		}
-		v := x.hourValue(0, h)
+		v, err := x.hourValue(hourDeltaPtr, h)
+		if err != nil {
+			return err
+		}
 		if err := wb.SetEntry(x.entry(hourKey(idx, seq), v)); err != nil {
 			return err
 		}
@@ -865,17 +888,28 @@ func keepBuffer(b []byte) []byte {
 
 const keepBufferMax = 16 << 20
 
-// hourValue encodes an hour record (kind 1: a full value, 0: a delta)
-// at the end of hourBuf.
-func (x *Index) hourValue(kind byte, h *correlate.Hour) []byte {
-	start := len(x.hourBuf)
-	if need := correlate.HourSizeHint(h) + 1; cap(x.hourBuf)-start < need {
-		// Double: growing by each hour's size would copy the earlier
-		// hours again every time.
-		x.hourBuf = append(make([]byte, 0, max(2*cap(x.hourBuf), start+need)), x.hourBuf...)
+// hourValue writes an hour record to the chunk file and returns the value
+// of its key: kind (hourFullPtr or hourDeltaPtr) and where the record is.
+//
+// Why the chunk file and not Badger's value log: an hour's record is
+// hundreds of KB (its deliveries, senders and rejects), written once per
+// checkpoint and read only by reports; through Badger each is copied
+// into a growing buffer, then into the memory-mapped log, faulting its
+// pages in (see chunkfile.go). Written with the chunks, before the
+// checkpoint's keys, it is committed and cut off after a crash exactly
+// as they are.
+func (x *Index) hourValue(kind byte, h *correlate.Hour) ([]byte, error) {
+	if need := correlate.HourSizeHint(h); cap(x.hourBuf) < need {
+		// Sized once: growing by doubling copies the record again and
+		// again (hundreds of KB).
+		x.hourBuf = make([]byte, 0, need+need/4)
 	}
-	x.hourBuf = correlate.AppendHour(append(x.hourBuf, kind), h)
-	return x.hourBuf[start:len(x.hourBuf):len(x.hourBuf)]
+	x.hourBuf = correlate.AppendHour(x.hourBuf[:0], h)
+	p, err := x.chunkFile.write(x.hourBuf)
+	if err != nil {
+		return nil, fmt.Errorf("index %s: write hour %s: %w", x.dir, h.Start.Format(time.RFC3339), err)
+	}
+	return appendChunkPtr(append(make([]byte, 0, 24), kind), p), nil
 }
 
 // readHour merges the committed versions of one hour (nil when none).
@@ -904,11 +938,21 @@ func (x *Index) hourIn(txn *badger.Txn, idx uint64) (*correlate.Hour, error) {
 			if len(v) < 1 {
 				return correlate.ErrCorrupt
 			}
-			h, err := correlate.DecodeHour(v[1:])
+			rec := v[1:]
+			if v[0] == hourDeltaPtr || v[0] == hourFullPtr {
+				p, err := decodeChunkPtr(rec)
+				if err != nil {
+					return err
+				}
+				if rec, err = x.chunks.read(p, nil); err != nil {
+					return err
+				}
+			}
+			h, err := correlate.DecodeHour(rec)
 			if err != nil {
 				return err
 			}
-			if v[0] == 1 || out == nil {
+			if v[0] == hourFull || v[0] == hourFullPtr || out == nil {
 				out = h
 			} else {
 				out.Merge(h)

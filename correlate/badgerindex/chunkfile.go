@@ -32,9 +32,13 @@ import (
 // leaves at most records no committed key points to, which the next Open
 // cuts off (or deletes with their file).
 //
+// Hour records (each hour's aggregates, hundreds of KB) are written to
+// the same files for the same reasons, after the chunks of their
+// checkpoint; the hour's key holds the pointer (hourValue).
+//
 // Files are named NNNNNN.chunks and written one after the other; a file is
-// deleted once no committed chunk points into it (Retain's TTL expired
-// all of them). Like the value log, a file is fsynced when it is full and
+// deleted once no committed chunk or hour record points into it (Retain's
+// TTL expired all of them). Like the value log, a file is fsynced when it is full and
 // when the writer closes it.
 const (
 	chunkFileExt  = ".chunks"

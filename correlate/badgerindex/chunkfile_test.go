@@ -211,3 +211,84 @@ func TestChunkFileRetain(t *testing.T) {
 		t.Errorf("chunk files after writing again: %v, want one, numbered 1", got)
 	}
 }
+
+// TestHourRecords: hour records go to the chunk file, with the chunks of
+// their checkpoint. A file holding nothing but hour records is kept at
+// Open (its records are committed), a record the commit point never
+// covered is cut off, and an hour written before records moved to chunk
+// files (in its key's value) is still read and merged.
+func TestHourRecords(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	hour := func(at time.Time, sent int64) *correlate.Hour {
+		h := correlate.NewHour(at)
+		h.Traffic[correlate.HostKey{Host: "mail", Instance: "postfix"}] = &correlate.Traffic{Sent: sent}
+		return h
+	}
+	sent := func(x *Index) map[time.Time]int64 {
+		t.Helper()
+		out := map[time.Time]int64{}
+		if err := x.Hours(ctx, time.Time{}, time.Time{}, func(h *correlate.Hour) error {
+			out[h.Start] = h.TotalTraffic().Sent
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	x := open(t, dir, Options{})
+	commit(t, x, &correlate.Checkpoint{Hours: []*correlate.Hour{hour(t0, 3)}})
+	if _, err := x.Sources(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sizes := chunkFileSizes(t, dir)
+	if len(sizes) != 1 || sizes[0] == 0 {
+		t.Fatalf("chunk files after a checkpoint of one hour: %v", sizes)
+	}
+	// The value is a pointer, not the record.
+	err := x.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(hourKey(hourIdx(t0), 1))
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) error {
+			if v[0] != hourDeltaPtr {
+				return fmt.Errorf("hour value kind %d", v[0])
+			}
+			_, err := decodeChunkPtr(v[1:])
+			return err
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A checkpoint that never reaches its commit point.
+	x.beforeCommitPoint = func() error { return errors.New("SIGKILL") }
+	x.Commit(ctx, &correlate.Checkpoint{Hours: []*correlate.Hour{hour(t0, 100)}})
+	x.Close()
+
+	x = open(t, dir, Options{})
+	if got := chunkFileSizes(t, dir); !equalSizes(got, sizes) {
+		t.Errorf("after reopening: chunk files %v, want %v", got, sizes)
+	}
+	if got := sent(x); len(got) != 1 || got[t0] != 3 {
+		t.Errorf("hours after the crash: %v, want 3 sent at %v", got, t0)
+	}
+	// An hour as the first format stored it: kind and record in the value.
+	legacy := t0.Add(time.Hour)
+	err = x.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(hourKey(hourIdx(legacy), 1), correlate.AppendHour([]byte{hourDelta}, hour(legacy, 5)))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.Close()
+
+	x = open(t, dir, Options{})
+	commit(t, x, &correlate.Checkpoint{Hours: []*correlate.Hour{hour(legacy, 2)}})
+	if got := sent(x); len(got) != 2 || got[t0] != 3 || got[legacy] != 7 {
+		t.Errorf("hours with an inline record: %v, want 3 at %v and 7 at %v", got, t0, legacy)
+	}
+	x.Close()
+}
