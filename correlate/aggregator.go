@@ -355,6 +355,12 @@ func strID(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s
 func (a *aggHour) delivery(k *DeliveryKey) (*DeliveryStat, *deliveryEntry) {
 	if a.dcache == nil {
 		a.dcache = new([256]deliveryEntry)
+		// Its entries are read before they are written. Written once
+		// now, the fresh pages are mapped writable at their first fault,
+		// instead of mapping the shared zero page at the first read and
+		// replacing it at the first store (a second fault and a TLB
+		// flush on every CPU).
+		clear(a.dcache[:])
 	}
 	h := (strID(k.Domain)*31+strID(k.Relay))*31 + strID(k.Category) + uintptr(k.Status)
 	h ^= h >> 17

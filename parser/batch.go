@@ -328,6 +328,13 @@ func (b *Batch) grow(rest []byte) {
 	n := b.n + bytes.Count(rest, newline) + 1
 	n += n / 8
 	evs := make([]Event, n)
+	// Written once now, though make returned them zeroed: the memory is
+	// fresh from the kernel and reset reads an event before it writes
+	// it. A first read of a page maps the shared zero page, and the
+	// write after it must replace that mapping: a second fault and a
+	// TLB flush on every CPU (tens of µs in a virtual machine), for
+	// each of the megabytes a batch's events take.
+	clear(evs[b.n:])
 	copy(evs, b.events[:b.n])
 	b.events = evs
 }

@@ -494,6 +494,11 @@ func phraseList(file string, v *yaml.Node) ([]string, error) {
 func (l *loader) engine() (*Engine, error) {
 	e := &Engine{cats: l.cats, norm: newTable[string, *entry](cacheLimit), exact: newTable[exactID, *Diagnosis](cacheLimit),
 		exactCat: newTable[exactID, string](cacheLimit)}
+	// The seen filter (512 KiB) is read before it is written: written
+	// once now, its pages are mapped writable from the start instead of
+	// mapping the shared zero page first and replacing it on the first
+	// store (a second fault and a TLB flush on every CPU per page).
+	clear(e.seen.slots[:])
 	e.seed = maphash.MakeSeed()
 	if _, ok := e.cats[Unclassified]; !ok {
 		return nil, &ParseError{File: DefaultFile, Err: errors.New("no unclassified category")}
