@@ -31,6 +31,7 @@ type chunkWriter struct {
 	err     error    // first write error; sticky
 	free    [][]byte // postings buffers Badger is done with (guarded by mu)
 	hdr     []byte   // a chunk's header, before it is put in place
+	sortTmp []uint64 // sortPostings' scratch
 	release func([]*correlate.Message)
 	file    *chunkFileWriter
 }
@@ -192,7 +193,7 @@ func (w *chunkWriter) flushChunk() error {
 	d := binary.AppendUvarint(nil, uint64(len(c.lens)))
 	d = binary.AppendVarint(d, c.min)
 	d = binary.AppendVarint(d, c.max)
-	slices.Sort(c.posts)
+	w.sortTmp = sortPostings(c.posts, w.sortTmp)
 	c.posts = slices.Compact(c.posts)
 	p := w.postBuf(8 * len(c.posts))
 	for _, e := range c.posts {
@@ -251,4 +252,53 @@ func (w *chunkWriter) postBuf(n int) []byte {
 		}
 	}
 	return make([]byte, 0, n+n/4)
+}
+
+// sortPostings sorts a chunk's postings as slices.Sort would (tmp is
+// scratch, grown as needed and returned). A posting is a random hash over
+// the message index, so one counting pass on its top byte spreads a
+// chunk's ~1,300 values into buckets of about five, each then sorted by
+// insertion: a comparison sort over the whole chunk mispredicts about
+// every other branch, and it was a tenth of the index writer's time.
+// A bucket that is not small (values that are not random) goes to
+// slices.Sort.
+func sortPostings(a, tmp []uint64) []uint64 {
+	if len(a) < 64 {
+		slices.Sort(a)
+		return tmp
+	}
+	if cap(tmp) < len(a) {
+		tmp = make([]uint64, len(a), len(a)+len(a)/4)
+	}
+	tmp = tmp[:len(a)]
+	var start [257]int
+	for _, v := range a {
+		start[v>>56+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	next := start
+	for _, v := range a {
+		d := v >> 56
+		tmp[next[d]] = v
+		next[d]++
+	}
+	for d := 0; d < 256; d++ {
+		b := tmp[start[d]:start[d+1]]
+		if len(b) > 16 {
+			slices.Sort(b)
+			continue
+		}
+		for i := 1; i < len(b); i++ {
+			v := b[i]
+			j := i
+			for ; j > 0 && b[j-1] > v; j-- {
+				b[j] = b[j-1]
+			}
+			b[j] = v
+		}
+	}
+	copy(a, tmp)
+	return tmp
 }
