@@ -49,13 +49,14 @@ func cmdAnalyze(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeInputs(inputs)
-	idx, err := idxFlags.open(e, false)
+	idx, created, err := idxFlags.openWriter(e)
 	if err != nil {
 		return err
 	}
+	// An index made by this run is empty: no need to wait for it to say so.
 	srcs, err := idx.Sources(ctx)
-	fresh := false
-	if err == nil {
+	fresh := created != ""
+	if err == nil && !fresh {
 		fresh, err = indexEmpty(ctx, idx, srcs)
 	}
 	if err != nil {

@@ -80,6 +80,38 @@ func (f *indexFlags) open(e *env, readOnly bool) (correlate.Index, error) {
 	return idx, nil
 }
 
+// openWriter opens the index for writing, as open(e, false) does, except
+// that an on-disk index that does not exist yet is created on another
+// goroutine while the caller starts reading logs (correlate.Opening:
+// Badger takes 15-25 ms to create its files). created is the directory
+// in that case ("" otherwise), for a caller that must remove it again.
+// The directory itself is made here, so that a path that cannot be one
+// fails at once; an error of the open after that comes from the first
+// call that needs the index, and from Close.
+func (f *indexFlags) openWriter(e *env) (idx correlate.Index, created string, err error) {
+	created = f.absent(e)
+	if created == "" {
+		idx, err = f.open(e, false)
+		return idx, "", err
+	}
+	retain, err := parseRetain(f.retain)
+	if err != nil {
+		return nil, "", usagef("--retain: %v", err)
+	}
+	if err := os.MkdirAll(created, 0o700); err != nil {
+		return nil, "", fmt.Errorf("open index: %w", err)
+	}
+	opts := badgerindex.Options{Retain: retain, Now: e.now}
+	return correlate.OpenNew(func() (correlate.Index, error) {
+		idx, err := badgerindex.Open(created, opts)
+		if err != nil {
+			// A nil *badgerindex.Index is not a nil Index.
+			return nil, err
+		}
+		return idx, nil
+	}), created, nil
+}
+
 // absent returns the directory of an on-disk index that does not exist
 // yet (open will create it), or "".
 func (f *indexFlags) absent(e *env) string {

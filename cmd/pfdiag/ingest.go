@@ -82,8 +82,7 @@ func cmdIngest(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeInputs(inputs)
-	created := idxFlags.absent(e)
-	idx, err := idxFlags.open(e, false)
+	idx, created, err := idxFlags.openWriter(e)
 	r := <-engc
 	if r.err != nil {
 		if err == nil {
