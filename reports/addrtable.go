@@ -106,6 +106,12 @@ func (t *addrTable) free(h uint64) *addrSlot {
 func (t *addrTable) rehash(size int) {
 	old := t.slots
 	t.slots, t.tags = make([]addrSlot, size), make([]uint8, size)
+	// Written once now: lookups read slots and tags before anything is
+	// written there, and a first read of a fresh page maps the kernel's
+	// shared zero page, which the first store must then replace (a second
+	// fault and a TLB flush on every CPU).
+	clear(t.slots)
+	clear(t.tags)
 	for i := range old {
 		if s := &old[i]; s.h != 0 {
 			*t.free(s.h) = *s
