@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // BatchReader reads and parses on several goroutines and hands events back
@@ -39,11 +40,17 @@ type BatchReader struct {
 	wg      sync.WaitGroup
 
 	clock Clock
-	cur   *Batch
-	prep  any // Options.Prepare's result for cur
-	line  int64
-	off   int64
-	err   error
+	// The last stamp resolved and its time: most lines of a busy log
+	// share their second with the line before, and Resolve gives an equal
+	// stamp the same time (it changes no state for it).
+	lastStamp Stamp
+	lastTime  time.Time
+	haveLast  bool
+	cur       *Batch
+	prep      any // Options.Prepare's result for cur
+	line      int64
+	off       int64
+	err       error
 }
 
 // Batch is one block of input and its parsed events.
@@ -138,7 +145,12 @@ func (br *BatchReader) Next(ctx context.Context) ([]Event, error) {
 		ev.Line = br.line
 		ev.End += base
 		if ev.Kind != KindMalformed {
-			ev.Time = br.clock.Resolve(&ev.Stamp)
+			if br.haveLast && ev.Stamp == br.lastStamp {
+				ev.Time = br.lastTime
+			} else {
+				ev.Time = br.clock.Resolve(&ev.Stamp)
+				br.lastStamp, br.lastTime, br.haveLast = ev.Stamp, ev.Time, true
+			}
 		}
 	}
 	br.off += int64(b.consumed)
