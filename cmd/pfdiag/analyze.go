@@ -40,6 +40,9 @@ func cmdAnalyze(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() == 0 {
 		return usagef("no input: give log FILEs, or - for standard input (pfdiag report reads the index alone)")
 	}
+	// As pfdiag ingest (fewer collections, a bounded heap), from the
+	// start: see cmdIngest.
+	defer tuneGC()()
 	eng, opts, err := rf.options(e)
 	if err != nil {
 		return err
@@ -74,7 +77,6 @@ func cmdAnalyze(ctx context.Context, e *env, args []string) error {
 	if !rf.quiet && isTerminal(e.stderr) {
 		bar = startProgress(e.stderr, inputs, &t.prog)
 	}
-	defer tuneGC()() // as pfdiag ingest: fewer collections, a bounded heap
 	if fresh {
 		// The report's tables live beside the ingest's heap: without
 		// their room the collector would run back to back near the
