@@ -43,16 +43,17 @@
 // # Memory
 //
 // Badger's defaults reserve hundreds of MB (64 MB memtables ×5, a 256 MB
-// block cache, 1 GB value-log files mapped in memory). Values above 1 KB
-// (hours, postings) go to the value log, so the LSM tree holds little more
-// than keys: 4 MB memtables (×2) last for millions of lines, compactions stay
-// cheap, and no block or index cache is needed (tables are read through
-// their memory map, uncompressed). The value log is written through mmap,
-// but what each checkpoint wrote is dropped from the resident set at its
-// commit (releaseMapped) and its writeback started then: so the files can
-// be 32 MB, which a 1M-line ingest (28 MB of values) does not fill, instead
-// of rotating (and msyncing the full file on Badger's write goroutine) in
-// the middle of the run. Peak RSS at 5M lines is unchanged (122-126 MB).
+// block cache, 1 GB value-log files mapped in memory). Message records and
+// hour records go to chunk files (chunkfile.go); values above 1 KB (a
+// chunk's postings, open messages) go to the value log, so the LSM tree
+// holds little more than keys: 4 MB memtables (×2) last for millions of
+// lines, compactions stay cheap, and no block or index cache is needed
+// (tables are read through their memory map, uncompressed). The value log
+// is written through mmap, but what each checkpoint wrote is dropped from
+// the resident set at its commit (releaseMapped) and its writeback started
+// then: so the files can be 32 MB, which a 1M-line ingest (9.6 MB of
+// values) does not fill, instead of rotating (and msyncing the full file
+// on Badger's write goroutine) in the middle of the run.
 package badgerindex
 
 import (
