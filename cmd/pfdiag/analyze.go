@@ -52,13 +52,12 @@ func cmdAnalyze(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeInputs(inputs)
-	idx, created, err := idxFlags.openWriter(e)
+	idx, _, fresh, err := idxFlags.openWriter(e)
 	if err != nil {
 		return err
 	}
 	// An index made by this run is empty: no need to wait for it to say so.
 	srcs, err := idx.Sources(ctx)
-	fresh := created != ""
 	if err == nil && !fresh {
 		fresh, err = indexEmpty(ctx, idx, srcs)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -81,35 +82,53 @@ func (f *indexFlags) open(e *env, readOnly bool) (correlate.Index, error) {
 }
 
 // openWriter opens the index for writing, as open(e, false) does, except
-// that an on-disk index that does not exist yet is created on another
+// that an on-disk index that does not exist yet (no directory, or an empty
+// one: systemd's StateDirectory= makes it) is created on another
 // goroutine while the caller starts reading logs (correlate.Opening:
-// Badger takes 15-25 ms to create its files). created is the directory
-// in that case ("" otherwise), for a caller that must remove it again.
-// The directory itself is made here, so that a path that cannot be one
-// fails at once; an error of the open after that comes from the first
-// call that needs the index, and from Close.
-func (f *indexFlags) openWriter(e *env) (idx correlate.Index, created string, err error) {
+// Badger takes 15-25 ms to create its files); fresh says so. created is
+// the directory when this call made it ("" otherwise), for a caller that
+// must remove it again. The directory itself is made here, so that a path
+// that cannot be one fails at once; an error of the open after that comes
+// from the first call that needs the index, and from Close.
+func (f *indexFlags) openWriter(e *env) (idx correlate.Index, created string, fresh bool, err error) {
 	created = f.absent(e)
+	dir := created
 	if created == "" {
+		if d, err := f.path(e); err == nil && d != memoryIndex && emptyDir(d) {
+			dir = d
+		}
+	}
+	if dir == "" {
 		idx, err = f.open(e, false)
-		return idx, "", err
+		return idx, "", false, err
 	}
 	retain, err := parseRetain(f.retain)
 	if err != nil {
-		return nil, "", usagef("--retain: %v", err)
+		return nil, "", false, usagef("--retain: %v", err)
 	}
-	if err := os.MkdirAll(created, 0o700); err != nil {
-		return nil, "", fmt.Errorf("open index: %w", err)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", false, fmt.Errorf("open index: %w", err)
 	}
 	opts := badgerindex.Options{Retain: retain, Now: e.now}
 	return correlate.OpenNew(func() (correlate.Index, error) {
-		idx, err := badgerindex.Open(created, opts)
+		idx, err := badgerindex.Open(dir, opts)
 		if err != nil {
 			// A nil *badgerindex.Index is not a nil Index.
 			return nil, err
 		}
 		return idx, nil
-	}), created, nil
+	}), created, true, nil
+}
+
+// emptyDir reports whether dir is a directory with nothing in it.
+func emptyDir(dir string) bool {
+	d, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(1)
+	return len(names) == 0 && err == io.EOF
 }
 
 // absent returns the directory of an on-disk index that does not exist

@@ -86,7 +86,7 @@ func cmdIngest(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeInputs(inputs)
-	idx, created, err := idxFlags.openWriter(e)
+	idx, created, _, err := idxFlags.openWriter(e)
 	r := <-engc
 	if r.err != nil {
 		if err == nil {
