@@ -43,15 +43,15 @@
 // # Memory
 //
 // Badger's defaults reserve hundreds of MB (64 MB memtables ×5, a 256 MB
-// block cache, 1 GB value-log files mapped in memory). Message records and
-// hour records go to chunk files (chunkfile.go); values above 1 KB (a
-// chunk's postings, open messages) go to the value log, so the LSM tree
+// block cache, 1 GB value-log files mapped in memory). Message records,
+// postings and hour records go to chunk files (chunkfile.go); values above
+// 1 KB (open messages) go to the value log, so the LSM tree
 // holds little more than keys: 4 MB memtables (×2) last for millions of
 // lines, compactions stay cheap, and no block or index cache is needed
 // (tables are read through their memory map, uncompressed). The value log
 // is written through mmap, but what each checkpoint wrote is dropped from
 // the resident set at its commit (releaseMapped) and its writeback started
-// then: so the files can be 32 MB, which a 1M-line ingest (9.6 MB of
+// then: so the files can be 32 MB, which a 1M-line ingest (6.5 MB of
 // values) does not fill, instead of rotating (and msyncing the full file
 // on Badger's write goroutine) in the middle of the run.
 package badgerindex
@@ -120,14 +120,15 @@ type Index struct {
 var _ correlate.Index = (*Index)(nil)
 
 const (
-	pMeta   = 'm'
-	pState  = 'x'
-	pSource = 's'
-	pChunk  = 'c'
-	pDir    = 'd'
-	pPost   = 'p'
-	pOpen   = 'o'
-	pHour   = 'h'
+	pMeta    = 'm'
+	pState   = 'x'
+	pSource  = 's'
+	pChunk   = 'c'
+	pDir     = 'd'
+	pPost    = 'p' // a chunk's postings, in the value (before postings went to chunk files)
+	pPostPtr = 'q' // a chunk's postings: a pointer into a chunk file
+	pOpen    = 'o'
+	pHour    = 'h'
 
 	chunkMessages = 4096
 	chunkBytes    = 128 << 10
@@ -323,29 +324,32 @@ func (x *Index) recover() error {
 		io.PrefetchValues = false
 		it := txn.NewIterator(io)
 		defer it.Close()
-		for _, p := range []byte{pChunk, pDir, pPost} {
+		for _, p := range []byte{pChunk, pDir, pPost, pPostPtr} {
 			start := seqKey(p, x.committed+1, 0)
 			for it.Seek(start); it.ValidForPrefix([]byte{p}); it.Next() {
 				del = append(del, it.Item().KeyCopy(nil))
 			}
 		}
-		for it.Seek([]byte{pChunk}); it.ValidForPrefix([]byte{pChunk}); it.Next() {
-			k := it.Item().Key()
-			if len(k) != 13 || binary.BigEndian.Uint64(k[1:9]) > x.committed {
-				continue
-			}
-			err := it.Item().Value(func(v []byte) error {
-				if len(v) > 0 && v[0] == chunkPtrVersion {
-					p, err := decodeChunkPtr(v)
-					if err != nil {
-						return fmt.Errorf("chunk %x: %w", k[1:], err)
-					}
-					live = append(live, p)
+		// Committed records and postings in chunk files.
+		for _, pre := range []byte{pChunk, pPostPtr} {
+			for it.Seek([]byte{pre}); it.ValidForPrefix([]byte{pre}); it.Next() {
+				k := it.Item().Key()
+				if len(k) != 13 || binary.BigEndian.Uint64(k[1:9]) > x.committed {
+					continue
 				}
-				return nil
-			})
-			if err != nil {
-				return err
+				err := it.Item().Value(func(v []byte) error {
+					if len(v) > 0 && v[0] == chunkPtrVersion {
+						p, err := decodeChunkPtr(v)
+						if err != nil {
+							return fmt.Errorf("chunk %c%x: %w", pre, k[1:], err)
+						}
+						live = append(live, p)
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
 			}
 		}
 		// Open messages: keep the newest committed version unless it is
@@ -1092,14 +1096,15 @@ func (x *Index) Messages(ctx context.Context, q correlate.Query, fn func(*correl
 		if q.By != correlate.ByAny {
 			hash = postingHash(q.By, correlate.LookupValue(q.By, q.Value)) &^ 0xffff
 		}
-		var buf []byte // a chunk read from its file
+		var buf []byte  // a chunk read from its file
+		var pbuf []byte // a chunk's postings
 		for i := range refs {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			r := &refs[i]
 			if q.By != correlate.ByAny {
-				want, err := lookupPostings(txn, r, hash)
+				want, err := x.lookupPostings(txn, r, hash, &pbuf)
 				if err != nil {
 					return err
 				}
@@ -1129,28 +1134,47 @@ type fnError struct{ err error }
 
 func (e *fnError) Error() string { return e.err.Error() }
 
-func lookupPostings(txn *badger.Txn, r *chunkRef, hash uint64) ([]int, error) {
-	item, err := txn.Get(seqKey(pPost, r.seq, r.n))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, nil
+// lookupPostings returns the indexes of the messages of chunk r whose
+// postings include hash.
+func (x *Index) lookupPostings(txn *badger.Txn, r *chunkRef, hash uint64, buf *[]byte) ([]int, error) {
+	var v []byte
+	item, err := txn.Get(seqKey(pPostPtr, r.seq, r.n))
+	switch {
+	case err == nil:
+		err = item.Value(func(pv []byte) error {
+			p, err := decodeChunkPtr(pv)
+			if err != nil {
+				return err
+			}
+			*buf, err = x.chunks.read(p, *buf)
+			v = *buf
+			return err
+		})
+	case errors.Is(err, badger.ErrKeyNotFound):
+		// Written before postings went to chunk files: in the value.
+		item, err = txn.Get(seqKey(pPost, r.seq, r.n))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil, nil
+		}
+		if err == nil {
+			v, err = item.ValueCopy((*buf)[:0])
+			*buf = v
+		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	var want []int
-	err = item.Value(func(v []byte) error {
-		n := len(v) / 8
-		i := sort.Search(n, func(i int) bool { return binary.BigEndian.Uint64(v[8*i:]) >= hash })
-		for ; i < n; i++ {
-			e := binary.BigEndian.Uint64(v[8*i:])
-			if e&^0xffff != hash {
-				break
-			}
-			want = append(want, int(e&0xffff))
+	n := len(v) / 8
+	i := sort.Search(n, func(i int) bool { return binary.BigEndian.Uint64(v[8*i:]) >= hash })
+	for ; i < n; i++ {
+		e := binary.BigEndian.Uint64(v[8*i:])
+		if e&^0xffff != hash {
+			break
 		}
-		return nil
-	})
-	return want, err
+		want = append(want, int(e&0xffff))
+	}
+	return want, nil
 }
 
 func (x *Index) scanChunk(txn *badger.Txn, r *chunkRef, q *correlate.Query, fn func(*correlate.Message) error, buf *[]byte) error {

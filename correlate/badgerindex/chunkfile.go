@@ -32,13 +32,15 @@ import (
 // leaves at most records no committed key points to, which the next Open
 // cuts off (or deletes with their file).
 //
+// A chunk's postings are written right after its records, in the same
+// write (so in the same file), with their own pointer under the 'q' key.
 // Hour records (each hour's aggregates, hundreds of KB) are written to
 // the same files for the same reasons, after the chunks of their
 // checkpoint; the hour's key holds the pointer (hourValue).
 //
 // Files are named NNNNNN.chunks and written one after the other; a file is
-// deleted once no committed chunk or hour record points into it (Retain's
-// TTL expired all of them). Like the value log, a file is fsynced when it is full and
+// deleted once no committed chunk, postings or hour record points into it
+// (Retain's TTL expired all of them). Like the value log, a file is fsynced when it is full and
 // when the writer closes it.
 const (
 	chunkFileExt  = ".chunks"
@@ -135,23 +137,46 @@ type chunkFileWriter struct {
 // write appends b to the current file (a new one when it is full) and
 // returns where it is.
 func (w *chunkFileWriter) write(b []byte) (chunkPtr, error) {
+	fid, off, err := w.put(b)
+	if err != nil {
+		return chunkPtr{}, err
+	}
+	return chunkPtr{fid: fid, off: off, n: len(b), crc: crc32.Checksum(b, crcTable)}, nil
+}
+
+// writeParts writes b as write does and returns the pointers to b[:cut]
+// and to b[cut:] (each with its own CRC): two records in one write, so in
+// one file.
+func (w *chunkFileWriter) writeParts(b []byte, cut int) (chunkPtr, chunkPtr, error) {
+	fid, off, err := w.put(b)
+	if err != nil {
+		return chunkPtr{}, chunkPtr{}, err
+	}
+	a := chunkPtr{fid: fid, off: off, n: cut, crc: crc32.Checksum(b[:cut], crcTable)}
+	z := chunkPtr{fid: fid, off: off + int64(cut), n: len(b) - cut, crc: crc32.Checksum(b[cut:], crcTable)}
+	return a, z, nil
+}
+
+// put appends b to the current file (a new one when it is full) and
+// returns the file and offset it went to.
+func (w *chunkFileWriter) put(b []byte) (uint32, int64, error) {
 	if w.f != nil && w.off >= chunkFileSize {
 		if err := w.close(); err != nil {
-			return chunkPtr{}, err
+			return 0, 0, err
 		}
 		w.fid, w.off = w.fid+1, 0
 	}
 	if w.f == nil {
 		f, err := os.OpenFile(chunkFileName(w.dir, w.fid), os.O_WRONLY|os.O_CREATE, 0o600)
 		if err != nil {
-			return chunkPtr{}, err
+			return 0, 0, err
 		}
 		w.f, w.wb = f, w.off
 	}
 	if _, err := w.f.WriteAt(b, w.off); err != nil {
-		return chunkPtr{}, err
+		return 0, 0, err
 	}
-	p := chunkPtr{fid: w.fid, off: w.off, n: len(b), crc: crc32.Checksum(b, crcTable)}
+	fid, off := w.fid, w.off
 	w.off += int64(len(b))
 	if w.off-w.wb >= writebackBytes {
 		// The pages go to disk while logs are still being read, not
@@ -159,7 +184,7 @@ func (w *chunkFileWriter) write(b []byte) (chunkPtr, error) {
 		startWriteback(w.f, w.wb, w.off-w.wb)
 		w.wb = w.off
 	}
-	return p, nil
+	return fid, off, nil
 }
 
 // close syncs and closes the current file.

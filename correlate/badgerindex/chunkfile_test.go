@@ -352,3 +352,77 @@ func BenchmarkSortPostings(b *testing.B) {
 		}
 	})
 }
+
+// TestPostingsInChunkFile: a chunk's postings are in the chunk file, right
+// after its records (the 'q' key points to them); postings stored in the
+// value, as indexes written before that have them, are still looked up.
+func TestPostingsInChunkFile(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	x := open(t, dir, Options{})
+	commit(t, x, nil, msgs("A", 10)...)
+	lookup := func(x *Index) string {
+		t.Helper()
+		var got []string
+		if err := x.Messages(ctx, correlate.Query{By: correlate.ByRecipient, Value: "R7@Y.test"}, func(m *correlate.Message) error {
+			got = append(got, m.QueueID)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got, ",")
+	}
+	if got := lookup(x); got != "A00007" {
+		t.Fatalf("lookup: %q", got)
+	}
+	// Where the postings are: right after the chunk's records.
+	var recs, posts chunkPtr
+	err := x.db.View(func(txn *badger.Txn) error {
+		for _, k := range []struct {
+			p   byte
+			dst *chunkPtr
+		}{{pChunk, &recs}, {pPostPtr, &posts}} {
+			it, err := txn.Get(seqKey(k.p, 1, 0))
+			if err != nil {
+				return err
+			}
+			v, err := it.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if *k.dst, err = decodeChunkPtr(v); err != nil {
+				return err
+			}
+		}
+		if _, err := txn.Get(seqKey(pPost, 1, 0)); !errors.Is(err, badger.ErrKeyNotFound) {
+			return fmt.Errorf("postings in a value as well: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if posts.fid != recs.fid || posts.off != recs.end() || posts.n == 0 || posts.n%8 != 0 {
+		t.Errorf("records at %+v, postings at %+v", recs, posts)
+	}
+	// Put the postings back into a value, as the earlier format had them.
+	err = x.db.Update(func(txn *badger.Txn) error {
+		v, err := x.chunks.read(posts, nil)
+		if err != nil {
+			return err
+		}
+		if err := txn.Delete(seqKey(pPostPtr, 1, 0)); err != nil {
+			return err
+		}
+		return txn.Set(seqKey(pPost, 1, 0), v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.Close()
+	x = open(t, dir, Options{ReadOnly: true})
+	defer x.Close()
+	if got := lookup(x); got != "A00007" {
+		t.Errorf("lookup in postings stored in the value: %q", got)
+	}
+}

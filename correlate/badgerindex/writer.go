@@ -29,7 +29,6 @@ type chunkWriter struct {
 	pending sync.WaitGroup
 	mu      sync.Mutex
 	err     error    // first write error; sticky
-	free    [][]byte // postings buffers Badger is done with (guarded by mu)
 	hdr     []byte   // a chunk's header, before it is put in place
 	sortTmp []uint64 // sortPostings' scratch
 	release func([]*correlate.Message)
@@ -199,27 +198,33 @@ func (w *chunkWriter) flushChunk() error {
 	d = binary.AppendVarint(d, c.max)
 	w.sortTmp = sortPostings(c.posts, w.sortTmp)
 	c.posts = slices.Compact(c.posts)
-	p := w.postBuf(8 * len(c.posts))
+	// The postings go right after the records, in the same write (so in
+	// the same file): the body's room past the records is reused for them.
+	recs := len(v)
+	body := c.body
 	for _, e := range c.posts {
-		p = be64(p, e)
+		body = be64(body, e)
 	}
+	v = body[chunkHeaderMax-len(hdr):]
 	c.lens, c.posts, c.haveRange = c.lens[:0], c.posts[:0], false
 
-	if err := x.checkSpace(int64(len(v) + len(d) + len(p) + 1024)); err != nil {
+	if err := x.checkSpace(int64(len(v) + len(d) + 1024)); err != nil {
 		return err
 	}
-	// The records go to the chunk file (copied: the buffer is the next
-	// chunk's), the pointer to them with the span and postings.
-	ptr, err := w.file.write(v)
+	// Records and postings go to the chunk file (copied: the buffer is the
+	// next chunk's); Badger gets the pointers to them with the span. See
+	// chunkfile.go for why not Badger's value log (postings were most of
+	// what was left in it: 3 MB per 1M lines).
+	rptr, pptr, err := w.file.writeParts(v, recs)
 	if err != nil {
 		return fmt.Errorf("index %s: write chunk: %w", x.dir, err)
 	}
-	c.body = c.body[:0]
+	c.body = body[:0]
 	txn := x.db.NewTransaction(true)
 	for _, e := range []*badger.Entry{
-		x.entry(seqKey(pChunk, w.seq, n), appendChunkPtr(make([]byte, 0, 24), ptr)),
+		x.entry(seqKey(pChunk, w.seq, n), appendChunkPtr(make([]byte, 0, 24), rptr)),
 		x.entry(seqKey(pDir, w.seq, n), d),
-		x.entry(seqKey(pPost, w.seq, n), p),
+		x.entry(seqKey(pPostPtr, w.seq, n), appendChunkPtr(make([]byte, 0, 24), pptr)),
 	} {
 		if err := txn.SetEntry(e); err != nil {
 			txn.Discard()
@@ -231,31 +236,9 @@ func (w *chunkWriter) flushChunk() error {
 		if err != nil {
 			w.setErr(fmt.Errorf("index %s: write chunk: %w", x.dir, err))
 		}
-		// Badger has copied the postings (into its log) or failed.
-		w.mu.Lock()
-		if len(w.free) < 4 {
-			w.free = append(w.free, p[:0])
-		}
-		w.mu.Unlock()
 		w.pending.Done()
 	})
 	return nil
-}
-
-// postBuf returns an empty buffer of at least n bytes for a chunk's
-// postings: one Badger has written, or a new one. (A chunk's postings
-// are 100-150 KB: 40 MB of garbage per million lines otherwise.)
-func (w *chunkWriter) postBuf(n int) []byte {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for i, b := range w.free {
-		if cap(b) >= n {
-			w.free[i] = w.free[len(w.free)-1]
-			w.free = w.free[:len(w.free)-1]
-			return b
-		}
-	}
-	return make([]byte, 0, n+n/4)
 }
 
 // sortPostings sorts a chunk's postings as slices.Sort would (tmp is
