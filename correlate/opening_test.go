@@ -3,8 +3,6 @@ package correlate_test
 import (
 	"context"
 	"errors"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -32,19 +30,6 @@ type releaser struct {
 }
 
 func (r *releaser) SetRelease(fn func([]*correlate.Message)) { r.release = fn }
-
-func qidsOf(t *testing.T, idx correlate.Index) string {
-	t.Helper()
-	var out []string
-	if err := idx.Messages(context.Background(), correlate.Query{}, func(m *correlate.Message) error {
-		out = append(out, m.QueueID)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(out)
-	return strings.Join(out, ",")
-}
 
 // TestOpeningPending: while the index opens, Load and Sources answer at
 // once (a new index is empty) and Append keeps messages; once it is open
@@ -94,10 +79,10 @@ func TestOpeningPending(t *testing.T) {
 	} else if inner.release(nil); !released {
 		t.Error("the index got another release function")
 	}
-	if got := qidsOf(t, o); got != "AAA1,AAA2,AAA3" {
+	if got := indextest.QueueIDs(t, o, correlate.Query{}); got != "AAA1,AAA2,AAA3" {
 		t.Errorf("committed through the opening index: %s", got)
 	}
-	if got := qidsOf(t, inner); got != "AAA1,AAA2,AAA3" {
+	if got := indextest.QueueIDs(t, inner, correlate.Query{}); got != "AAA1,AAA2,AAA3" {
 		t.Errorf("in the index itself: %s", got)
 	}
 	if src, err := o.Sources(ctx); err != nil || len(src) != 1 || src[0].Offset != 10 {

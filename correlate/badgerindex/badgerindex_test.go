@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,15 +25,7 @@ func open(t *testing.T, dir string, opts Options) *Index {
 
 func qids(t *testing.T, x *Index) string {
 	t.Helper()
-	var out []string
-	if err := x.Messages(context.Background(), correlate.Query{}, func(m *correlate.Message) error {
-		out = append(out, m.QueueID)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(out)
-	return strings.Join(out, ",")
+	return indextest.QueueIDs(t, x, correlate.Query{})
 }
 
 func commit(t *testing.T, x *Index, cp *correlate.Checkpoint, msgs ...*correlate.Message) {

@@ -358,19 +358,11 @@ func BenchmarkSortPostings(b *testing.B) {
 // value, as indexes written before that have them, are still looked up.
 func TestPostingsInChunkFile(t *testing.T) {
 	dir := t.TempDir()
-	ctx := context.Background()
 	x := open(t, dir, Options{})
 	commit(t, x, nil, msgs("A", 10)...)
 	lookup := func(x *Index) string {
 		t.Helper()
-		var got []string
-		if err := x.Messages(ctx, correlate.Query{By: correlate.ByRecipient, Value: "R7@Y.test"}, func(m *correlate.Message) error {
-			got = append(got, m.QueueID)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return strings.Join(got, ",")
+		return indextest.QueueIDs(t, x, correlate.Query{By: correlate.ByRecipient, Value: "R7@Y.test"})
 	}
 	if got := lookup(x); got != "A00007" {
 		t.Fatalf("lookup: %q", got)

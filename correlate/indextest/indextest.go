@@ -122,6 +122,22 @@ func collect(t *testing.T, idx correlate.Index, q correlate.Query) []*correlate.
 	return out
 }
 
+// QueueIDs returns the queue IDs of the messages idx holds that match q,
+// sorted and comma-separated (a test's one-line view of what an index
+// answers).
+func QueueIDs(t *testing.T, idx correlate.Index, q correlate.Query) string {
+	t.Helper()
+	var out []string
+	if err := idx.Messages(context.Background(), q, func(m *correlate.Message) error {
+		out = append(out, m.QueueID)
+		return nil
+	}); err != nil {
+		t.Fatalf("Messages(%+v): %v", q, err)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}
+
 func qids(ms []*correlate.Message) string {
 	var s []string
 	for _, m := range ms {
