@@ -209,6 +209,15 @@ func BenchmarkClassifyUncached(b *testing.B) {
 	e := mustDefault(b)
 	distinct := distinctKeys(e, ins)
 	b.Logf("%d inputs, %d distinct normalised texts", len(ins), len(distinct))
+	benchMisses(b, e, distinct, true)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/distinct-text")
+}
+
+// benchMisses runs the matcher as a cache miss does, cycling over distinct
+// (normalised texts that differ): the key, the rules in order and, with
+// renderFix, the fix of a rule whose fix varies (Diagnose renders it;
+// Category does not).
+func benchMisses(b *testing.B, e *Engine, distinct []Input, renderFix bool) {
 	b.SetBytes(reasonBytes(distinct) / int64(len(distinct)))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -220,7 +229,7 @@ func BenchmarkClassifyUncached(b *testing.B) {
 		var f facts
 		f.norm = string(e.key(buf[:0], in, &f)[:f.textEnd])
 		ent := e.classify(in, &f)
-		if ent.rule != nil && ent.rule.fixVaries {
+		if renderFix && ent.rule != nil && ent.rule.fixVaries {
 			ent.d.Fix = ent.rule.fix.render(in, &f, ent.rule.extract, &ent.d)
 		}
 		if i++; i == len(distinct) {
@@ -228,5 +237,23 @@ func BenchmarkClassifyUncached(b *testing.B) {
 		}
 	}
 	reportCPU(b, cpu)
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/distinct-text")
+}
+
+// benchKeys builds the normalised key (normalise and context) of each of
+// ins in turn.
+func benchKeys(b *testing.B, e *Engine, ins []Input) {
+	b.SetBytes(reasonBytes(ins) / int64(len(ins)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	i := 0
+	var buf [keyBuf]byte
+	for b.Loop() {
+		var f facts
+		e.key(buf[:0], &ins[i], &f)
+		if i++; i == len(ins) {
+			i = 0
+		}
+	}
+	reportCPU(b, cpu)
 }

@@ -105,22 +105,7 @@ func BenchmarkCategoryMiss(b *testing.B) {
 	}
 	e := mustDefault(b)
 	distinct := distinctKeys(e, ins)
-	b.SetBytes(reasonBytes(distinct) / int64(len(distinct)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu := cpuTime()
-	i := 0
-	var buf [keyBuf]byte
-	for b.Loop() {
-		in := &distinct[i]
-		var f facts
-		f.norm = string(e.key(buf[:0], in, &f)[:f.textEnd])
-		e.classify(in, &f)
-		if i++; i == len(distinct) {
-			i = 0
-		}
-	}
-	reportCPU(b, cpu)
+	benchMisses(b, e, distinct, false)
 	b.ReportMetric(float64(len(distinct)), "distinct")
 }
 
@@ -131,21 +116,7 @@ func BenchmarkCategoryNormalise(b *testing.B) {
 	if !ok {
 		b.Skip("no log: set PFDIAG_BENCH_LOG or generate " + defaultBenchLog)
 	}
-	e := mustDefault(b)
-	b.SetBytes(reasonBytes(ins) / int64(len(ins)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu := cpuTime()
-	i := 0
-	var buf [keyBuf]byte
-	for b.Loop() {
-		var f facts
-		e.key(buf[:0], &ins[i], &f)
-		if i++; i == len(ins) {
-			i = 0
-		}
-	}
-	reportCPU(b, cpu)
+	benchKeys(b, mustDefault(b), ins)
 }
 
 // BenchmarkDefault is loading the default rules, as every pfdiag command
