@@ -348,7 +348,7 @@ func TestYearInference(t *testing.T) {
 				b.WriteString(l + " mail postfix/qmgr[1]: 8FFDEC2174: removed\n")
 			}
 			tt.opts.Loc = utc
-			for _, impl := range []string{"Reader", "BatchReader"} {
+			for _, impl := range impls {
 				got := readAll(t, impl, b.String(), tt.opts)
 				for i, ev := range got {
 					if d := ev.Time.Format("2006-01-02"); d != tt.want[i] {

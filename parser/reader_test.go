@@ -13,6 +13,11 @@ import (
 	"time"
 )
 
+// impls are the reader implementations that must agree: the sequential
+// Reader, the BatchReader, and the BatchReader with its caller parsing
+// every block.
+var impls = []string{"Reader", "BatchReader", "BatchReader/consumer"}
+
 // readAll reads input with the named reader implementation and returns
 // cloned events.
 func readAll(t testing.TB, impl, input string, opts Options) []Event {
@@ -35,6 +40,12 @@ func readAllFrom(impl string, r io.Reader, opts Options) ([]Event, error) {
 		return out, rd.Err()
 	default:
 		br := NewBatchReader(r, opts)
+		if impl == "BatchReader/consumer" {
+			// No parsing goroutine: every block is parsed by Next's
+			// caller, as it does whenever it gets to a block no worker
+			// has taken yet.
+			br.workers = 0
+		}
 		defer br.Close()
 		for {
 			evs, err := br.Next(context.Background())
@@ -96,7 +107,7 @@ func TestReaderEdgeCases(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var results [][]Event
-			for _, impl := range []string{"Reader", "BatchReader"} {
+			for _, impl := range impls {
 				evs := readAll(t, impl, tt.input, tt.opts)
 				if len(evs) != len(tt.kinds) {
 					t.Fatalf("%s: %d events, want %d", impl, len(evs), len(tt.kinds))
@@ -156,7 +167,7 @@ func TestReadersAgree(t *testing.T) {
 func TestReadErrorAfterLines(t *testing.T) {
 	good := "Nov 30 07:33:55 mail postfix/qmgr[16870]: 91A94C2173: removed\n"
 	boom := errors.New("disk on fire")
-	for _, impl := range []string{"Reader", "BatchReader"} {
+	for _, impl := range impls {
 		r := io.MultiReader(strings.NewReader(good+good), iotest.ErrReader(boom))
 		evs, err := readAllFrom(impl, r, Options{})
 		if !errors.Is(err, boom) {
@@ -183,7 +194,8 @@ func TestBatchReaderCancel(t *testing.T) {
 
 // TestBatchReaderPrepare: Prepare sees every event once, in blocks, and
 // Prepared hands its result back with the same events; results are
-// offered back for reuse.
+// offered back for reuse. Twice: with two parsing goroutines, and with
+// none (Next's caller parses every block).
 func TestBatchReaderPrepare(t *testing.T) {
 	var lines strings.Builder
 	for i := 0; i < 50000; i++ {
@@ -204,33 +216,38 @@ func TestBatchReaderPrepare(t *testing.T) {
 		}
 		return p
 	}}
-	br := NewBatchReader(strings.NewReader(lines.String()), opts)
-	defer br.Close()
-	n := 0
-	for {
-		evs, err := br.Next(context.Background())
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := br.Prepared().(*prep)
-		if len(p.pids) != len(evs) {
-			t.Fatalf("%d prepared for %d events", len(p.pids), len(evs))
-		}
-		for i := range evs {
-			if p.pids[i] != evs[i].PID || evs[i].PID != n {
-				t.Fatalf("event %d: pid %d, prepared %d", n, evs[i].PID, p.pids[i])
+	for _, workers := range []int{2, 0} {
+		t.Run(fmt.Sprint("workers=", workers), func(t *testing.T) {
+			br := NewBatchReader(strings.NewReader(lines.String()), opts)
+			br.workers = workers
+			defer br.Close()
+			n := 0
+			for {
+				evs, err := br.Next(context.Background())
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := br.Prepared().(*prep)
+				if len(p.pids) != len(evs) {
+					t.Fatalf("%d prepared for %d events", len(p.pids), len(evs))
+				}
+				for i := range evs {
+					if p.pids[i] != evs[i].PID || evs[i].PID != n {
+						t.Fatalf("event %d: pid %d, prepared %d", n, evs[i].PID, p.pids[i])
+					}
+					n++
+				}
 			}
-			n++
-		}
-	}
-	if n != 50000 {
-		t.Errorf("%d events", n)
-	}
-	if br.Prepared() != nil {
-		t.Errorf("Prepared after the end: %v", br.Prepared())
+			if n != 50000 {
+				t.Errorf("%d events", n)
+			}
+			if br.Prepared() != nil {
+				t.Errorf("Prepared after the end: %v", br.Prepared())
+			}
+		})
 	}
 	if reused.Load() == 0 {
 		t.Errorf("no result was offered back for reuse")
