@@ -166,6 +166,12 @@ func (in *Ingester) Read(ctx context.Context, f *input.File) (FileResult, error)
 		if len(evs) > 0 {
 			last := &evs[len(evs)-1]
 			src.Offset, src.Lines = last.End, last.Line
+		}
+		// Finished messages go to the index a few hundred at a time (the
+		// checkpoint takes the rest): each Append may wake the index's
+		// writer, and a wake-up costs the pipeline more than the
+		// messages' encoding when there are only a few dozen.
+		if len(in.c.done) >= appendBatch {
 			if err := in.idx.Append(ctx, in.c.TakeDone()); err != nil {
 				return res, fmt.Errorf("%s: %w", f.Name, err)
 			}
@@ -187,6 +193,9 @@ func (in *Ingester) Read(ctx context.Context, f *input.File) (FileResult, error)
 		}
 	}
 }
+
+// appendBatch is how many finished messages Read hands the index at once.
+const appendBatch = 256
 
 // checkpoint commits the correlator's state with the source position.
 func (in *Ingester) checkpoint(ctx context.Context, src *Source) error {
