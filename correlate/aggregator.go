@@ -88,7 +88,7 @@ func (b *opBatch) reset() {
 // opBatchSize: small enough that the batches in flight stay small (they
 // are scanned by the garbage collector), large enough to make handing one
 // over rare.
-const opBatchSize = 512
+const opBatchSize = 2048
 
 type aggregator struct {
 	hours    map[int64]*aggHour
