@@ -726,17 +726,22 @@ func (x *Index) Commit(ctx context.Context, cp *correlate.Checkpoint) error {
 	return nil
 }
 
-// encodeHours encodes the delta records of job's hours (job.hourRec), on
-// the caller's goroutine and one more, each into its own reused buffer.
+// encodeHours starts encoding the delta records of job's hours
+// (job.hourRec) on two goroutines, each into its own reused buffer; the
+// writer waits for them (job.encoded) before it writes the hours.
 //
-// Why here and not on the writer: at the end of the input the writer
-// still has the last messages to encode while every other goroutine is
-// done, and a checkpoint's hours are megabytes (hundreds of KB each);
-// split in two, the records are ready in half the time on the otherwise
-// idle core. An hour due to be merged with its stored versions
-// (hourCompact) is left to the writer, which reads them. hourVers is the
-// writer's, but stable here: Commit's sync waited for the last commit,
-// and the next cannot start before this one's job.
+// Why not on the caller's goroutine, nor on the writer: the caller is the
+// correlator, the pipeline's one serial stage, which goes on with the
+// next lines meanwhile; and at the end of the input the writer still has
+// the last messages to encode while every other goroutine is done. A
+// checkpoint's hours are megabytes (hundreds of KB each): split in two,
+// the records are ready in half the time on whichever cores are free. An
+// hour due to be merged with its stored versions (hourCompact) is left
+// to the writer, which reads them. hourVers is the writer's, but stable
+// here: Commit's sync waited for the last commit, and the next cannot
+// start before this one's job. So are hourEnc's buffers: the next Commit
+// reuses them after its sync, which the writer answers only after
+// job.encoded.
 func (x *Index) encodeHours(job *commitJob) {
 	job.hourRec = make([][]byte, len(job.hours))
 	var todo []int
@@ -747,22 +752,24 @@ func (x *Index) encodeHours(job *commitJob) {
 			total += correlate.HourSizeHint(h)
 		}
 	}
-	// The first hours (about half the bytes) go to the other goroutine.
+	// The first hours (about half the bytes) go to one goroutine, the
+	// rest to the other.
 	split, size := 0, 0
 	for split < len(todo) && 2*size < total && len(todo) > 1 {
 		size += correlate.HourSizeHint(job.hours[todo[split]])
 		split++
 	}
-	var wg sync.WaitGroup
-	if split > 0 {
-		wg.Add(1)
+	halves := [2][]int{todo[:split], todo[split:]}
+	for k, idxs := range halves {
+		if len(idxs) == 0 {
+			continue
+		}
+		job.encoded.Add(1)
 		go func() {
-			defer wg.Done()
-			x.hourEnc[1] = encodeHourRecs(x.hourEnc[1], job, todo[:split])
+			defer job.encoded.Done()
+			x.hourEnc[k] = encodeHourRecs(x.hourEnc[k], job, idxs)
 		}()
 	}
-	x.hourEnc[0] = encodeHourRecs(x.hourEnc[0], job, todo[split:])
-	wg.Wait()
 }
 
 // encodeHourRecs encodes the hours of job at idxs into buf (emptied
@@ -804,7 +811,8 @@ type commitJob struct {
 	open    []openRec
 	closed  []correlate.Ref
 	hours   []*correlate.Hour
-	hourRec [][]byte // hours[i]'s delta record, encoded by Commit; nil: the writer merges and encodes it
+	hourRec [][]byte       // hours[i]'s delta record, encoded by Commit; nil: the writer merges and encodes it
+	encoded sync.WaitGroup // done when hourRec is
 	sources []correlate.Source
 	state   []byte
 	done    chan error
@@ -856,6 +864,7 @@ func (x *Index) commit(job *commitJob) error {
 		newOpen[string(o.base)] = seq
 	}
 	newHours := map[uint64][]uint64{}
+	job.encoded.Wait()
 	// Each hour is encoded into one reused buffer and written to the
 	// chunk file at once; its key holds where. See keepBuffer.
 	defer func() { x.hourBuf = keepBuffer(x.hourBuf) }()

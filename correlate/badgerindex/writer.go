@@ -82,6 +82,9 @@ func (w *chunkWriter) loop() {
 			}
 			// The next chunks belong to the checkpoint after this one.
 			w.seq, w.n = job.seq+1, 0
+			// Answered only once the hour encoders are done, even on an
+			// error before commit: the next Commit reuses their buffers.
+			job.encoded.Wait()
 			job.done <- err
 			continue
 		}
