@@ -37,7 +37,6 @@ type BatchReader struct {
 	work    chan *Batch
 	ordered chan *Batch
 	free    chan *Batch
-	wg      sync.WaitGroup
 
 	clock Clock
 	// The last stamp resolved and its time: most lines of a busy log
@@ -102,7 +101,6 @@ func (br *BatchReader) start() {
 	for i := 0; i < n; i++ {
 		br.free <- &Batch{buf: make([]byte, 0, br.block), maxLine: br.opts.maxLine()}
 	}
-	br.wg.Add(1 + br.workers)
 	go br.readLoop()
 	for i := 0; i < br.workers; i++ {
 		go br.parseLoop()
@@ -184,7 +182,6 @@ func (br *BatchReader) Close() {
 }
 
 func (br *BatchReader) readLoop() {
-	defer br.wg.Done()
 	defer close(br.work)
 	defer close(br.ordered)
 	var carry []byte
@@ -276,7 +273,6 @@ func (br *BatchReader) readLoop() {
 }
 
 func (br *BatchReader) parseLoop() {
-	defer br.wg.Done()
 	for b := range br.work {
 		br.parse(b)
 	}

@@ -218,39 +218,37 @@ func BenchmarkClassifyUncached(b *testing.B) {
 // renderFix, the fix of a rule whose fix varies (Diagnose renders it;
 // Category does not).
 func benchMisses(b *testing.B, e *Engine, distinct []Input, renderFix bool) {
-	b.SetBytes(reasonBytes(distinct) / int64(len(distinct)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu := cpuTime()
-	i := 0
 	var buf [keyBuf]byte
-	for b.Loop() {
-		in := &distinct[i]
+	benchCycle(b, distinct, func(in *Input) {
 		var f facts
 		f.norm = string(e.key(buf[:0], in, &f)[:f.textEnd])
 		ent := e.classify(in, &f)
 		if renderFix && ent.rule != nil && ent.rule.fixVaries {
 			ent.d.Fix = ent.rule.fix.render(in, &f, ent.rule.extract, &ent.d)
 		}
-		if i++; i == len(distinct) {
-			i = 0
-		}
-	}
-	reportCPU(b, cpu)
+	})
 }
 
 // benchKeys builds the normalised key (normalise and context) of each of
 // ins in turn.
 func benchKeys(b *testing.B, e *Engine, ins []Input) {
+	var buf [keyBuf]byte
+	benchCycle(b, ins, func(in *Input) {
+		var f facts
+		e.key(buf[:0], in, &f)
+	})
+}
+
+// benchCycle times op on each of ins in turn, reporting bytes of reason
+// text per op and CPU time per op.
+func benchCycle(b *testing.B, ins []Input, op func(*Input)) {
 	b.SetBytes(reasonBytes(ins) / int64(len(ins)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := cpuTime()
 	i := 0
-	var buf [keyBuf]byte
 	for b.Loop() {
-		var f facts
-		e.key(buf[:0], &ins[i], &f)
+		op(&ins[i])
 		if i++; i == len(ins) {
 			i = 0
 		}
