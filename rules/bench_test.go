@@ -97,18 +97,7 @@ func BenchmarkClassify(b *testing.B) {
 	for _, in := range ins {
 		e.Classify(in)
 	}
-	b.SetBytes(reasonBytes(ins) / int64(len(ins)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu := cpuTime()
-	i := 0
-	for b.Loop() {
-		e.Classify(ins[i])
-		if i++; i == len(ins) {
-			i = 0
-		}
-	}
-	reportCPU(b, cpu)
+	benchCycle(b, ins, func(in *Input) { e.Classify(*in) })
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "classifications/s")
 }
 
@@ -123,18 +112,7 @@ func BenchmarkClassifyNormHit(b *testing.B) {
 	for _, in := range ins {
 		e.Classify(in)
 	}
-	b.SetBytes(reasonBytes(ins) / int64(len(ins)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu := cpuTime()
-	i := 0
-	for b.Loop() {
-		e.Classify(ins[i])
-		if i++; i == len(ins) {
-			i = 0
-		}
-	}
-	reportCPU(b, cpu)
+	benchCycle(b, ins, func(in *Input) { e.Classify(*in) })
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "classifications/s")
 }
 
